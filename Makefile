@@ -1,0 +1,31 @@
+# One command to set up and run the lakehouse, one to set up and pass the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: run test bench setup setup-dev clean
+
+run: setup  ## build the lakehouse in ./lakehouse (the built-in sample on a fresh machine)
+	$(BIN)/stedi run
+
+test: setup-dev  ## run the test suite
+	$(BIN)/python -m pytest
+
+bench: setup-dev  ## print speed and memory figures
+	$(BIN)/python benchmarks/bench.py
+
+setup: $(BIN)/.core
+setup-dev: $(BIN)/.dev
+
+$(BIN)/.core: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e .
+	touch $@
+
+$(BIN)/.dev: $(BIN)/.core
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[spark,aws,test]'
+	touch $@
+
+clean:
+	rm -rf lakehouse .pytest_cache

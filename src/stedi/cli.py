@@ -1,0 +1,130 @@
+"""The `stedi` command: a thin layer over the Python API of the same shape."""
+
+import argparse
+import csv
+import json
+import sys
+
+from . import accounting
+from .engines import ENGINES
+from .pipeline import CONSENT_POLICIES
+from .query import QueryError, connect_tables
+from .storage.warehouse import WarehouseBusy
+
+DEFAULT_WAREHOUSE = "lakehouse"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.command(args) or 0
+    except (QueryError, WarehouseBusy, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: every table is at its last committed state", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stedi", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name, function, help):
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(command=function)
+        return sub
+
+    run = command("run", _run, "Ingest landing files and build every table.")
+    run.add_argument("--source", metavar="DIR", help="folder laid out as DIR/<source>/landing/*.json")
+    run.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
+    run.add_argument("--consent-policy", choices=CONSENT_POLICIES, default="any")
+    run.add_argument("--engine", choices=ENGINES, default="duckdb")
+    run.add_argument("--spark-master", metavar="URL", help="Spark master (default local[*])")
+
+    query = command("query", _query, "Run read-only SQL over every table.")
+    query.add_argument("sql")
+    query.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    tables = command("tables", _tables, "List every table with its zone, rows, location and last commit.")
+    tables.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
+
+    generate = command("generate", _generate, "Write realistic landing data with known ground truth.")
+    generate.add_argument("out_dir")
+    generate.add_argument("--customers", type=int, default=1000)
+    generate.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _progress(message: str) -> None:
+    print(f"… {message}", file=sys.stderr, flush=True)
+
+
+def _run(args) -> int:
+    from .pipeline import run
+
+    options = {"master": args.spark_master} if args.spark_master else {}
+    result = run(args.warehouse, args.source, args.consent_policy, args.engine, progress=_progress, **options)
+    for source, names in result.ingested.items():
+        if names:
+            print(f"ingested {len(names)} new {source} file(s)")
+    print(f"committed {len(result.committed)} table(s), {len(result.unchanged)} unchanged\n")
+    _print_rows(*_table_rows(args.warehouse), "table")
+    print()
+    con = connect_tables(args.warehouse)
+    balanced = True
+    for acc in accounting.account(con, args.consent_policy):
+        balanced &= acc.balanced
+        parts = [f"{acc.kept} kept"] + [f"{n} {rule}" for rule, n in acc.left_out.items() if n]
+        parts.append(f"{acc.quarantined} quarantined")
+        check = "" if acc.balanced else "  (DOES NOT BALANCE)"
+        print(f"{acc.source}: {acc.landing_rows} landing rows = {' + '.join(parts)}{check}")
+    return 0 if balanced else 1
+
+
+def _table_rows(warehouse: str):
+    from .query import tables
+
+    return ["table", "zone", "rows", "last commit"], [(t.name, t.zone, t.rows, t.last_commit) for t in tables(warehouse)]
+
+
+def _query(args) -> None:
+    from .query import query
+
+    _print_rows(*query(args.warehouse, args.sql), args.format)
+
+
+def _tables(args) -> None:
+    from .query import tables
+
+    rows = [(t.name, t.zone, t.rows, t.location, t.last_commit) for t in tables(args.warehouse)]
+    _print_rows(["table", "zone", "rows", "location", "last commit"], rows, "table")
+
+
+def _generate(args) -> None:
+    from .generate import generate
+
+    truth = generate(args.out_dir, customers=args.customers, seed=args.seed, progress=_progress)
+    lines = ", ".join(f"{n} {source}" for source, n in truth["lines"].items())
+    print(f"wrote {lines} landing lines to {args.out_dir} (ground truth in ground_truth.json)")
+
+
+def _print_rows(columns: list[str], rows: list[tuple], fmt: str) -> None:
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        print(json.dumps([dict(zip(columns, row)) for row in rows], indent=2, default=str))
+    else:
+        text = [[("" if v is None else str(v)) for v in row] for row in rows]
+        widths = [max([len(c)] + [len(r[i]) for r in text]) for i, c in enumerate(columns)]
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+        print("  ".join("-" * w for w in widths))
+        for row in text:
+            print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

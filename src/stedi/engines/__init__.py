@@ -1,0 +1,21 @@
+"""Engines run the same rules: DuckDB embedded, Spark at scale."""
+
+from contextlib import contextmanager
+
+ENGINES = ("duckdb", "spark")
+
+
+@contextmanager
+def make_engine(name: str, scratch, **options):
+    """An engine for one run, closed afterwards."""
+    if name == "duckdb":
+        from .duckdb import DuckDBEngine as engine_class
+    elif name == "spark":
+        from .spark import SparkEngine as engine_class
+    else:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {name!r}")
+    engine = engine_class(scratch, **options)
+    try:
+        yield engine
+    finally:
+        engine.close()

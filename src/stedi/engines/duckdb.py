@@ -1,0 +1,142 @@
+"""The embedded engine: DuckDB reads landing JSON and runs every rule, out of core.
+
+Only this module knows DuckDB. It turns landing lines into the relation ``landing.py`` validates,
+and writes the result of any rule as Parquet files for the catalog to commit.
+"""
+
+from pathlib import Path
+
+import duckdb
+
+from ..contract import Source
+from ..landing import quote, validated_sql
+from .common import Inputs
+
+READ_ERRORS = {"INVALID ENCODING": "not valid UTF-8"}
+
+
+def connect(scratch: Path | None = None, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
+    """A connection bounded in memory, spilling to `scratch` when it must."""
+    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    if scratch is not None:
+        config["temp_directory"] = str(scratch / "duckdb.tmp")
+    return duckdb.connect(config=config)
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, scratch: Path):
+        self.scratch = scratch
+        self.con = connect(scratch)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def parse_landing(self, source: Source, files: list[str], out_dir: Path) -> list[str]:
+        """Read and validate every line of `files`; write (file, record, reason, typed columns)."""
+        if not files:
+            return self.write(f"SELECT * FROM ({validated_sql(source, _empty_lines(source))}) WHERE false", {}, out_dir)
+        scan = f"landing_{source.name}"
+        parsed = self.write(validated_sql(source, f"({_lines_sql(source, files, scan)})"), {}, out_dir / "lines")
+        rejected = self.write(validated_sql(source, f"({_rejects_sql(source, scan)})"), {}, out_dir / "rejects")
+        return parsed + rejected
+
+    def write(self, sql: str, inputs: Inputs, out_dir: Path, parameters: dict | None = None) -> list[str]:
+        """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files."""
+        for name, (files, columns) in inputs.items():
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {_read_parquet(files, columns)}")
+        if parameters is not None:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE run_parameters (consent_policy VARCHAR, salt VARCHAR)")
+            self.con.execute("INSERT INTO run_parameters VALUES ($consent_policy, $salt)", parameters)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.con.execute(
+            f"COPY ({sql}) TO '{out_dir}' (FORMAT parquet, PER_THREAD_OUTPUT true, "
+            f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE 1000000)"
+        )
+        return sorted(str(p) for p in out_dir.glob("*.parquet"))
+
+
+def _read_parquet(files: list[str], columns: list[tuple[str, str]]) -> str:
+    if not files:
+        return "SELECT " + ", ".join(f"NULL::{t} AS {quote(n)}" for n, t in columns) + " WHERE false"
+    listed = ", ".join(f"'{f}'" for f in files)
+    return f"SELECT * FROM read_parquet([{listed}])"
+
+
+def _empty_lines(source: Source) -> str:
+    fields = ", ".join(f"NULL::BOOLEAN AS {f.name}__is_string, NULL::VARCHAR AS {f.name}__text" for f in source.fields)
+    return (
+        "(SELECT NULL::VARCHAR AS file, NULL::VARCHAR AS record, NULL::VARCHAR AS read_error, "
+        f"NULL::BOOLEAN AS is_object, NULL::BOOLEAN AS duplicate_key, {fields} WHERE false)"
+    )
+
+
+def _lines_sql(source: Source, files: list[str], scan: str) -> str:
+    """One row per landing line of `files`, in the shape `landing.validated_sql` takes.
+
+    Lines are read as text (a record separator as delimiter, no quoting), so a line that is not
+    JSON still arrives whole; lines DuckDB cannot read (bad UTF-8, raw control characters) are
+    recorded in its rejects table (see `_rejects_sql`).
+    """
+    listed = ", ".join(f"'{f}'" for f in files)
+    read = (
+        f"read_csv([{listed}], columns={{'line': 'VARCHAR'}}, header=false, delim='\x1e', quote='', "
+        f"escape='', auto_detect=false, filename=true, ignore_errors=true, store_rejects=true, "
+        f"rejects_table='{scan}_rejects', rejects_scan='{scan}_scans')"
+    )
+    return tokenize_sql(source, f"(SELECT filename AS file, line AS record FROM {read} WHERE line IS NOT NULL)")
+
+
+def tokenize_sql(source: Source, lines: str, read_error: str = "NULL::VARCHAR") -> str:
+    """Split each JSON line of `lines` (file, record) into the contract's fields, keys matched
+    case-insensitively. The Spark engine runs this too, so both engines see lines alike."""
+    # Values are minified JSON text: a string starts with a quote, a null is `null`.
+    fields = ",\n".join(
+        f"  left({v}, 1) = '\"' AS {f.name}__is_string, "
+        f"CASE WHEN {v} = 'null' THEN NULL WHEN left({v}, 1) = '\"' THEN {v} ->> '$' "
+        f"ELSE CAST({v} AS VARCHAR) END AS {f.name}__text"
+        for f in source.fields
+        for v in [f"v.{quote(f.name)}"]
+    )
+    values = ", ".join(
+        f"field_values[list_position(lower_keys, '{f.name}')] AS {quote(f.name)}" for f in source.fields
+    )
+    return f"""
+WITH mapped AS (
+    SELECT *, try(json_transform(record, '"MAP(VARCHAR, JSON)"')) AS fields FROM {lines}
+),
+keyed AS (
+    SELECT *,
+           list_transform(map_keys(fields), k -> lower(k)) AS lower_keys,
+           map_values(fields) AS field_values,
+           -- no map: not JSON, not an object, or an object with a key twice
+           CASE WHEN fields IS NOT NULL THEN true
+                WHEN json_valid(record) THEN json_type(record) = 'OBJECT'
+                ELSE false END AS is_object
+    FROM mapped
+),
+v AS (
+    SELECT *,
+           CASE WHEN fields IS NULL THEN is_object
+                ELSE len(list_distinct(lower_keys)) < len(lower_keys) END AS duplicate_key,
+           {values}
+    FROM keyed
+)
+SELECT file, record, {read_error} AS read_error, is_object, duplicate_key,
+{fields}
+FROM v
+"""
+
+
+def _rejects_sql(source: Source, scan: str) -> str:
+    """The lines the scan of `_lines_sql` could not read, once each, with the reason."""
+    errors = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in READ_ERRORS.items())
+    fields = ", ".join(f"NULL::BOOLEAN AS {f.name}__is_string, NULL::VARCHAR AS {f.name}__text" for f in source.fields)
+    return f"""
+SELECT s.file_path AS file, e.csv_line AS record,
+       CASE e.error_type {errors} ELSE 'not a JSON object' END AS read_error,
+       false AS is_object, false AS duplicate_key, {fields}
+FROM (SELECT DISTINCT ON (scan_id, file_id, line) * FROM {scan}_rejects) AS e
+JOIN {scan}_scans AS s USING (scan_id, file_id)
+"""

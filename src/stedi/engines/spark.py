@@ -1,0 +1,133 @@
+"""The scale-out engine: PySpark 3.5 (the Spark of AWS Glue 5.0) runs the same rules.
+
+Rules are DuckDB SQL; sqlglot transpiles them to Spark SQL here, the one place that knows the
+difference. Spark reads landing files as text, in parallel; each partition splits its lines into
+fields with the very tokenizer the DuckDB engine uses (DuckDB as a library, batch by batch), so
+both engines quarantine the same lines for the same reasons. Nothing is collected to the driver.
+"""
+
+import os
+import shutil
+import sys
+from functools import cache
+from pathlib import Path
+
+import sqlglot
+
+from ..contract import Source
+from ..landing import validated_sql
+from .common import Inputs
+
+SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean"}
+
+
+class EngineUnavailable(Exception):
+    """The engine cannot start on this machine; the message says why in one sentence."""
+
+
+def to_spark(sql: str) -> str:
+    """A DuckDB rule in Spark SQL."""
+    return sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+
+
+def java_available() -> bool:
+    return bool(os.environ.get("JAVA_HOME") or shutil.which("java"))
+
+
+@cache
+def spark_session(master: str = "local[*]"):
+    """One Spark session per process (starting one costs seconds)."""
+    if not java_available():
+        raise EngineUnavailable("the Spark engine needs Java (17) on PATH or JAVA_HOME; none was found")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this project's packages
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("stedi-lakehouse")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", os.environ.get("STEDI_SPARK_SHUFFLE_PARTITIONS", "8"))
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.sql.caseSensitive", "true")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+class SparkEngine:
+    name = "spark"
+
+    def __init__(self, scratch: Path, master: str | None = None):
+        self.spark = spark_session(master or os.environ.get("STEDI_SPARK_MASTER", "local[*]"))
+
+    def close(self) -> None:
+        for view in self.spark.catalog.listTables():
+            if view.isTemporary:
+                self.spark.catalog.dropTempView(view.name)
+
+    def parse_landing(self, source: Source, files: list[str], out_dir: Path) -> list[str]:
+        """Read and validate every line of `files`; write (file, record, reason, typed columns)."""
+        from pyspark.sql import functions as F
+
+        schema = _lines_schema(source)
+        if files:
+            raw = self.spark.read.format("text").load(files).select(
+                F.input_file_name().alias("file"), F.col("value").cast("binary").alias("bytes")
+            )
+            text = F.decode("bytes", "UTF-8")
+            lines = raw.select(
+                "file",
+                F.regexp_replace(text, "^\ufeff", "").alias("record"),
+                F.when(F.encode(text, "UTF-8") != F.col("bytes"), F.lit("not valid UTF-8")).alias("read_error"),
+            ).where("record != ''")
+            tokenized = lines.mapInArrow(_tokenizer(source), schema)
+        else:
+            tokenized = self.spark.createDataFrame([], schema)
+        tokenized.createOrReplaceTempView("lines")
+        return self._write(self.spark.sql(to_spark(validated_sql(source, "lines"))), out_dir)
+
+    def write(self, sql: str, inputs: Inputs, out_dir: Path, parameters: dict | None = None) -> list[str]:
+        """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files."""
+        for name, (files, columns) in inputs.items():
+            schema = ", ".join(f"`{c}` {SPARK_TYPES[t]}" for c, t in columns)
+            frame = self.spark.read.schema(schema).parquet(*files) if files else self.spark.createDataFrame([], schema)
+            frame.createOrReplaceTempView(name)
+        if parameters is not None:
+            self.spark.createDataFrame(
+                [(parameters["consent_policy"], parameters["salt"])], "consent_policy string, salt string"
+            ).createOrReplaceTempView("run_parameters")
+        return self._write(self.spark.sql(to_spark(sql)), out_dir)
+
+    def _write(self, frame, out_dir: Path) -> list[str]:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        frame.write.mode("errorifexists").parquet(str(out_dir))
+        return sorted(str(p) for p in Path(out_dir).glob("part-*.parquet"))
+
+
+def _lines_schema(source: Source) -> str:
+    fields = ", ".join(f"{f.name}__is_string boolean, {f.name}__text string" for f in source.fields)
+    return f"file string, record string, read_error string, is_object boolean, duplicate_key boolean, {fields}"
+
+
+def _tokenizer(source: Source):
+    """A function for `mapInArrow`: Arrow batches of lines in, tokenized batches out (DuckDB)."""
+    from .duckdb import tokenize_sql
+
+    sql = tokenize_sql(source, "batch", read_error="read_error")
+
+    def tokenize(batches):
+        import duckdb
+        import pyarrow as pa
+
+        con = duckdb.connect(config={"threads": 1})
+        for batch in batches:
+            con.register("batch", pa.Table.from_batches([batch]))
+            yield from con.execute(sql).fetch_record_batch()
+            con.unregister("batch")
+
+    return tokenize

@@ -1,0 +1,126 @@
+"""The warehouse on disk: its root, the landing zone's raw files, the salt, scratch space, the lock.
+
+Layout under the root (the seed's S3 layout): ``<source>/landing/*.json`` as received,
+``<source>/trusted/``, ``<source>/curated/`` Iceberg tables, ``catalog.db`` the Iceberg catalog,
+``_stedi/`` the project's private state (salt, scratch files, lock).
+"""
+
+import fcntl
+import hashlib
+import os
+import secrets
+import shutil
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..contract import SOURCES
+
+
+class WarehouseBusy(Exception):
+    """Another run holds the warehouse."""
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    root: Path
+
+    @classmethod
+    def at(cls, path: str | os.PathLike) -> "Warehouse":
+        root = Path(path).expanduser().resolve()
+        (root / "_stedi").mkdir(parents=True, exist_ok=True)
+        return cls(root)
+
+    def landing_dir(self, source: str) -> Path:
+        return self.root / source / "landing"
+
+    def landing_files(self, source: str) -> list[Path]:
+        folder = self.landing_dir(source)
+        return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+    def landing_fingerprint(self, source: str) -> str:
+        """Changes whenever the set of the source's landing files changes (files never change in place)."""
+        digest = hashlib.sha256()
+        for path in self.landing_files(source):
+            stat = path.stat()
+            digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+
+    def is_empty(self) -> bool:
+        return not any(self.landing_files(source) for source in SOURCES)
+
+    def ingest(self, source_dir: str | os.PathLike) -> dict[str, list[str]]:
+        """Copy new landing files from `source_dir/<source>/landing/` in; return their names per source.
+
+        A file whose content the landing zone already holds is skipped, whatever its name.
+        """
+        source_dir = Path(source_dir)
+        if not any((source_dir / s / "landing").is_dir() for s in SOURCES):
+            raise FileNotFoundError(f"{source_dir} has no customer/, accelerometer/ or step_trainer/ landing folder")
+        new = {}
+        for source in SOURCES:
+            incoming = sorted((source_dir / source / "landing").glob("*.json"))
+            held = {}
+            for path in self.landing_files(source):
+                held.setdefault(path.stat().st_size, []).append(path)
+            new[source] = []
+            for path in incoming:
+                same_size = held.get(path.stat().st_size, [])
+                digest = _sha256(path)
+                if any(_sha256(p) == digest for p in same_size):
+                    continue
+                target = self.landing_dir(source) / path.name
+                if target.exists():
+                    target = target.with_name(f"{path.stem}-{digest[:12]}{path.suffix}")
+                _atomic_copy(path, target)
+                held.setdefault(target.stat().st_size, []).append(target)
+                new[source].append(target.name)
+        return new
+
+    def salt(self) -> str:
+        """The per-warehouse secret behind pseudonymous keys (STEDI_SALT overrides the stored one)."""
+        if os.environ.get("STEDI_SALT"):
+            return os.environ["STEDI_SALT"]
+        path = self.root / "_stedi" / "salt"
+        if not path.exists():
+            tmp = path.with_suffix(f".{uuid.uuid4().hex}")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            os.replace(tmp, path)
+        return path.read_text().strip()
+
+    @contextmanager
+    def scratch(self):
+        """A private folder for one run's intermediate files, removed afterwards."""
+        folder = self.root / "_stedi" / "scratch" / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @contextmanager
+    def lock(self):
+        """Hold the warehouse for one writer; a second one fails at once with WarehouseBusy."""
+        with open(self.root / "_stedi" / "lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WarehouseBusy(f"another stedi run is writing to {self.root}; try again when it ends") from None
+            yield
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_copy(src: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, target)

@@ -1,0 +1,43 @@
+"""Shared fixtures: landing folders the tests write, and warehouses built from them."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stedi import query, run
+
+REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stedi"
+
+
+def write_landing(folder: Path, **sources: list) -> Path:
+    """Write landing files: each source gets a list of lines (dicts are dumped as JSON)."""
+    for source, lines in sources.items():
+        landing = folder / source / "landing"
+        landing.mkdir(parents=True, exist_ok=True)
+        text = "".join((json.dumps(line) if isinstance(line, dict) else line) + "\n" for line in lines)
+        (landing / f"{source}-{len(list(landing.iterdir()))}.json").write_text(text)
+    return folder
+
+
+def scalar(warehouse, sql: str):
+    return query(str(warehouse), sql)[1][0][0]
+
+
+def rows(warehouse, sql: str) -> list[tuple]:
+    return query(str(warehouse), sql)[1]
+
+
+@pytest.fixture
+def build(tmp_path):
+    """build(consent_policy="any", **sources) -> warehouse folder, after one run."""
+
+    builds = iter(range(1_000_000))
+
+    def _build(consent_policy: str = "any", **sources):
+        folder = tmp_path / f"build-{next(builds)}"
+        landing = write_landing(folder / "in", **sources)
+        run(str(folder / "wh"), str(landing), consent_policy)
+        return folder / "wh"
+
+    return _build

@@ -1,0 +1,108 @@
+"""The `stedi` command: each subcommand, its output formats and its errors."""
+
+import csv
+import io
+import json
+
+import pytest
+from conftest import write_landing
+
+from stedi.cli import main
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    landing = write_landing(
+        folder / "in",
+        customer=[{"email": "a@x.com", "lastUpdateDate": 1, "shareWithResearchAsOfDate": 1}, "broken"],
+        accelerometer=[{"user": "a@x.com", "timestamp": 7, "x": 1, "y": 2, "z": 3}],
+        step_trainer=[{"sensorReadingTime": 7, "serialNumber": "dev-1", "distanceFromObject": 40}],
+    )
+    assert main(["run", "--source", str(landing), "--warehouse", str(folder / "wh")]) == 0
+    return str(folder / "wh")
+
+
+def test_run_prints_tables_and_the_accounting(tmp_path, capsys):
+    landing = write_landing(tmp_path / "in", accelerometer=[{"user": "u", "timestamp": 1, "x": 1, "y": 1, "z": 1}, "x"])
+    assert main(["run", "--source", str(landing), "--warehouse", str(tmp_path / "wh")]) == 0
+    out = capsys.readouterr().out
+    assert "ingested 1 new accelerometer file(s)" in out
+    assert "machine_learning_curated  curated  0" in out
+    assert "accelerometer: 2 landing rows = 0 kept + 1 not a customer with research consent + 1 quarantined" in out
+
+
+def test_run_twice_commits_nothing_the_second_time(warehouse, capsys):
+    assert main(["run", "--warehouse", warehouse]) == 0
+    assert "committed 0 table(s), 10 unchanged" in capsys.readouterr().out
+
+
+def test_run_alone_on_an_empty_warehouse_builds_the_built_in_sample(tmp_path, capsys):
+    assert main(["run", "--warehouse", str(tmp_path / "wh")]) == 0
+    out = capsys.readouterr().out
+    assert "ingested" in out
+    counts = {line.split()[0]: int(line.split()[2]) for line in out.splitlines() if line.endswith("+00:00")}
+    assert len(counts) == 10 and counts["machine_learning_curated"] > 0
+
+
+def test_query_table_format(warehouse, capsys):
+    assert main(["query", "--warehouse", warehouse, "SELECT email FROM customer_trusted"]) == 0
+    assert capsys.readouterr().out.split() == ["email", "-------", "a@x.com"]
+
+
+def test_query_csv_has_a_header(warehouse, capsys):
+    assert main(["query", "--warehouse", warehouse, "--format", "csv",
+                 "SELECT source, reason FROM quarantine"]) == 0
+    assert list(csv.reader(io.StringIO(capsys.readouterr().out))) == [["source", "reason"],
+                                                                     ["customer", "not a JSON object"]]
+
+
+def test_query_json(warehouse, capsys):
+    assert main(["query", "--warehouse", warehouse, "--format", "json",
+                 "SELECT serialnumber, owner_email FROM device_ownership"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"serialnumber": "dev-1", "owner_email": "a@x.com"}]
+
+
+@pytest.mark.parametrize(
+    "sql, message",
+    [
+        ("DELETE FROM customer_trusted", "only read-only statements"),
+        ("CREATE TABLE t AS SELECT 1", "only read-only statements"),
+        ("COPY customer_trusted TO 'x.csv'", "only read-only statements"),
+        ("SELECT * FROM no_such_table", "no_such_table"),
+        ("SELEC 1", "syntax error"),
+        ("SELECT 1; SELECT 2", "exactly one SQL statement"),
+    ],
+)
+def test_query_errors_are_one_line_and_exit_non_zero(warehouse, capsys, sql, message):
+    assert main(["query", "--warehouse", warehouse, sql]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_query_on_a_missing_warehouse(tmp_path, capsys):
+    assert main(["query", "--warehouse", str(tmp_path / "none"), "SELECT 1"]) == 1
+    assert "is not a stedi warehouse yet" in capsys.readouterr().err
+
+
+def test_run_with_a_missing_source_folder(tmp_path, capsys):
+    assert main(["run", "--source", str(tmp_path / "nothing"), "--warehouse", str(tmp_path / "wh")]) == 1
+    assert "has no customer/, accelerometer/ or step_trainer/ landing folder" in capsys.readouterr().err
+
+
+def test_tables_lists_zone_rows_location_and_commit(warehouse, capsys):
+    assert main(["tables", "--warehouse", warehouse]) == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:]}
+    assert list(lines) == ["customer_landing", "accelerometer_landing", "step_trainer_landing", "quarantine",
+                           "customer_trusted", "accelerometer_trusted", "customer_curated", "device_ownership",
+                           "step_trainer_trusted", "machine_learning_curated"]
+    name, zone, count, location, committed = lines["machine_learning_curated"]
+    assert (zone, count) == ("curated", "1")
+    assert location.endswith("/step_trainer/curated") and committed.endswith("+00:00")
+
+
+def test_generate_writes_the_seed_layout(tmp_path, capsys):
+    assert main(["generate", str(tmp_path / "out"), "--customers", "50", "--seed", "3"]) == 0
+    assert "landing lines" in capsys.readouterr().out
+    for source in ("customer", "accelerometer", "step_trainer"):
+        assert list((tmp_path / "out" / source / "landing").glob("*.json"))
