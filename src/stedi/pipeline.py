@@ -42,12 +42,14 @@ def run(
     consent_policy: str = "any",
     engine: str = "duckdb",
     progress=lambda message: None,
+    tables: list[str] | None = None,
     **engine_options,
 ) -> RunResult:
     """Ingest new landing files from `source` (or the built-in sample into an empty warehouse)
-    and bring every table up to date."""
+    and bring every table up to date, or only `tables` and the tables they are built from."""
     if consent_policy not in CONSENT_POLICIES:
         raise ValueError(f"consent policy must be one of {', '.join(CONSENT_POLICIES)}, not {consent_policy!r}")
+    needed = _with_inputs(tables or list(TABLES))
     wh = Warehouse.at(warehouse)
     result = RunResult(str(wh.root))
     with wh.lock(), wh.scratch() as scratch:
@@ -62,12 +64,28 @@ def run(
         catalog = ice.open_catalog(str(wh.root))
         with make_engine(engine, scratch, **engine_options) as eng:
             for src in SOURCES.values():
-                _refresh_landing(wh, catalog, eng, src, scratch, result, progress)
+                if src.table in needed:
+                    _refresh_landing(wh, catalog, eng, src, scratch, result, progress)
             parameters = {"consent_policy": consent_policy, "salt": wh.salt()}
             salt_digest = _digest(parameters["salt"])
             for name in BUILD_ORDER:
-                _build(wh, catalog, eng, TABLES[name], parameters, salt_digest, result, progress)
+                if name in needed:
+                    _build(wh, catalog, eng, TABLES[name], parameters, salt_digest, result, progress)
     return result
+
+
+def _with_inputs(names: list[str]) -> set[str]:
+    """`names` and every table they are built from, directly or not."""
+    unknown = [name for name in names if name not in TABLES]
+    if unknown:
+        raise ValueError(f"no table named {', '.join(unknown)}; the tables are {', '.join(TABLES)}")
+    needed, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo += TABLES[name].inputs
+    return needed
 
 
 def _refresh_landing(wh, catalog, eng, src: Source, scratch, result: RunResult, progress) -> None:

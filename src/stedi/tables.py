@@ -31,14 +31,19 @@ class Table:
 
     @property
     def inputs(self) -> list[str]:
-        """Tables the rule reads, in the order it names them."""
-        names = [t.name for t in sqlglot.parse_one(self.sql, read="duckdb").find_all(exp.Table)]
-        return list(dict.fromkeys(n for n in names if n in TABLES))
+        """Tables the rule reads, in the order it names them (none for landing tables)."""
+        return rule_inputs(self.rule) if self.rule else []
 
 
 @cache
 def rule_sql(rule: str) -> str:
     return resources.files("stedi.rules").joinpath(f"{rule}.sql").read_text()
+
+
+@cache
+def rule_inputs(rule: str) -> list[str]:
+    names = [t.name for t in sqlglot.parse_one(rule_sql(rule), read="duckdb").find_all(exp.Table)]
+    return list(dict.fromkeys(n for n in names if n in TABLES))
 
 
 _CUSTOMER = SOURCES["customer"].columns
