@@ -41,3 +41,24 @@ def build(tmp_path):
         return folder / "wh"
 
     return _build
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory):
+    """Generated landing data (200 customers, every planted case) and its ground truth."""
+    from stedi import generate
+
+    folder = tmp_path_factory.mktemp("generated")
+    return folder, generate(str(folder), customers=200, seed=7)
+
+
+TABLE_NAMES = [
+    "customer_landing", "accelerometer_landing", "step_trainer_landing", "quarantine", "customer_trusted",
+    "accelerometer_trusted", "customer_curated", "device_ownership", "step_trainer_trusted",
+    "machine_learning_curated",
+]
+
+
+def contents(warehouse) -> dict[str, list[tuple]]:
+    """Every table's rows, sorted, for comparing warehouses order-insensitively."""
+    return {name: sorted(rows(warehouse, f"SELECT * FROM {name}"), key=repr) for name in TABLE_NAMES}
