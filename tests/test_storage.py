@@ -9,7 +9,7 @@ from conftest import scalar, write_landing
 from stedi import run
 from stedi.storage import catalog as ice
 from stedi.storage.warehouse import Warehouse, WarehouseBusy
-from stedi.tables import TABLES
+from stedi.schema import TABLES
 
 READING = {"user": "a@x.com", "timestamp": 1, "x": 1, "y": 1, "z": 1}
 

@@ -6,8 +6,8 @@ import json
 import sys
 
 from . import accounting
-from .engines import ENGINES
-from .pipeline import CONSENT_POLICIES
+from .engines import ENGINES, EngineUnavailable
+from .pipeline import CONSENT_POLICIES, CheckFailed
 from .query import QueryError, connect_tables
 from .storage.warehouse import WarehouseBusy
 
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.command(args) or 0
-    except (QueryError, WarehouseBusy, ValueError, FileNotFoundError) as error:
+    except (QueryError, WarehouseBusy, CheckFailed, EngineUnavailable, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -69,7 +69,12 @@ def _run(args) -> int:
     for source, names in result.ingested.items():
         if names:
             print(f"ingested {len(names)} new {source} file(s)")
-    print(f"committed {len(result.committed)} table(s), {len(result.unchanged)} unchanged\n")
+    print(f"committed {len(result.committed)} table(s), {len(result.unchanged)} unchanged")
+    if result.checks:
+        warnings = [f"{r.check.table}.{r.check.name}: {r.violations} rows" for r in result.checks if not r.passed]
+        passed = sum(r.passed for r in result.checks)
+        print(f"data-quality checks: {passed} passed" + "".join(f", warning {w}" for w in warnings))
+    print()
     _print_rows(*_table_rows(args.warehouse), "table")
     print()
     con = connect_tables(args.warehouse)

@@ -8,6 +8,9 @@ the same input commits nothing. Every table changes by one atomic Iceberg commit
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pyarrow as pa
 
 from pyiceberg.expressions import EqualTo
 
@@ -16,9 +19,23 @@ from .engines import make_engine
 from .landing import validated_sql
 from .storage import catalog as ice
 from .storage.warehouse import Warehouse
-from .tables import BUILD_ORDER, TABLES, Table
+from .schema import BUILD_ORDER, TABLES, Check, Table
 
 CONSENT_POLICIES = ("any", "as-of")
+
+
+class CheckFailed(Exception):
+    """A blocking data-quality check failed; the table kept its previous snapshot."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: Check
+    violations: int
+
+    @property
+    def passed(self) -> bool:
+        return self.violations == 0
 
 
 @dataclass
@@ -26,6 +43,7 @@ class RunResult:
     warehouse: str
     ingested: dict[str, list[str]] = field(default_factory=dict)
     committed: list[str] = field(default_factory=list)  # tables that got a new snapshot
+    checks: list[CheckResult] = field(default_factory=list)
 
     @property
     def unchanged(self) -> list[str]:
@@ -68,9 +86,12 @@ def run(
                     _refresh_landing(wh, catalog, eng, src, scratch, result, progress)
             parameters = {"consent_policy": consent_policy, "salt": wh.salt()}
             salt_digest = _digest(parameters["salt"])
-            for name in BUILD_ORDER:
-                if name in needed:
-                    _build(wh, catalog, eng, TABLES[name], parameters, salt_digest, result, progress)
+            try:
+                for name in BUILD_ORDER:
+                    if name in needed:
+                        _build(wh, catalog, eng, TABLES[name], parameters, salt_digest, result, progress)
+            finally:
+                _record_checks(wh, catalog, result)
     return result
 
 
@@ -126,8 +147,39 @@ def _build(wh, catalog, eng, table: Table, parameters, salt_digest, result: RunR
     progress(f"building {table.name}")
     sources = {name: (ice.data_files(t), list(TABLES[name].columns)) for name, t in upstream.items()}
     files = eng.write(table.sql, sources, _data_dir(wh, table.name), parameters)
+    _check(wh, catalog, eng, table, files, parameters, result)
     ice.replace(target, files, inputs)
     result.committed.append(table.name)
+
+
+def _check(wh, catalog, eng, table: Table, files: list[str], parameters, result: RunResult) -> None:
+    """Run the table's checks on its new rows; raise CheckFailed if a blocking one fails."""
+    for check in table.checks:
+        inputs = {
+            name: (files if name == table.name else ice.data_files(ice.load(catalog, str(wh.root), name)),
+                   list(TABLES[name].columns))
+            for name in check.inputs
+        }
+        result.checks.append(CheckResult(check, eng.count(check.sql, inputs, parameters)))
+    failed = [r for r in result.checks if r.check.table == table.name and r.check.blocking and not r.passed]
+    if failed:
+        names = ", ".join(f"{r.check.name} ({r.violations} rows: {r.check.description})" for r in failed)
+        raise CheckFailed(f"{table.name} failed its check {names}; it keeps its previous snapshot")
+
+
+def _record_checks(wh, catalog, result: RunResult) -> None:
+    """Append this run's check results to the data_quality table."""
+    if not result.checks:
+        return
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rows = [
+        {"checked_at": now, "table_name": r.check.table, "check_name": r.check.name,
+         "description": r.check.description, "blocking": r.check.blocking, "violations": r.violations}
+        for r in result.checks
+    ]
+    table = ice.load(catalog, str(wh.root), "data_quality")
+    table.append(pa.Table.from_pylist(rows, schema=ice.arrow_schema(TABLES["data_quality"])))
+    result.committed.append("data_quality")
 
 
 def _data_dir(wh: Warehouse, name: str):

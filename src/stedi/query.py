@@ -9,7 +9,7 @@ import duckdb
 from .engines.duckdb import connect
 from .landing import quote
 from .storage import catalog as ice
-from .tables import TABLES
+from .schema import TABLES
 
 
 class QueryError(Exception):

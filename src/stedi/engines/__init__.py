@@ -5,6 +5,10 @@ from contextlib import contextmanager
 ENGINES = ("duckdb", "spark")
 
 
+class EngineUnavailable(Exception):
+    """The engine cannot start on this machine; the message says why in one sentence."""
+
+
 @contextmanager
 def make_engine(name: str, scratch, **options):
     """An engine for one run, closed afterwards."""

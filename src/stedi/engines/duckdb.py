@@ -44,17 +44,25 @@ class DuckDBEngine:
 
     def write(self, sql: str, inputs: Inputs, out_dir: Path, parameters: dict | None = None) -> list[str]:
         """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files."""
-        for name, (files, columns) in inputs.items():
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {_read_parquet(files, columns)}")
-        if parameters is not None:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE run_parameters (consent_policy VARCHAR, salt VARCHAR)")
-            self.con.execute("INSERT INTO run_parameters VALUES ($consent_policy, $salt)", parameters)
+        self._bind(inputs, parameters)
         out_dir.mkdir(parents=True, exist_ok=True)
         self.con.execute(
             f"COPY ({sql}) TO '{out_dir}' (FORMAT parquet, PER_THREAD_OUTPUT true, "
             f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE 1000000)"
         )
         return sorted(str(p) for p in out_dir.glob("*.parquet"))
+
+    def count(self, sql: str, inputs: Inputs, parameters: dict | None = None) -> int:
+        """How many rows `sql` returns over `inputs`."""
+        self._bind(inputs, parameters)
+        return self.con.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()[0]
+
+    def _bind(self, inputs: Inputs, parameters: dict | None) -> None:
+        for name, (files, columns) in inputs.items():
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {_read_parquet(files, columns)}")
+        if parameters is not None:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE run_parameters (consent_policy VARCHAR, salt VARCHAR)")
+            self.con.execute("INSERT INTO run_parameters VALUES ($consent_policy, $salt)", parameters)
 
 
 def _read_parquet(files: list[str], columns: list[tuple[str, str]]) -> str:

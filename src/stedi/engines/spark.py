@@ -16,13 +16,10 @@ import sqlglot
 
 from ..contract import Source
 from ..landing import validated_sql
+from . import EngineUnavailable
 from .common import Inputs
 
 SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean"}
-
-
-class EngineUnavailable(Exception):
-    """The engine cannot start on this machine; the message says why in one sentence."""
 
 
 def to_spark(sql: str) -> str:
@@ -93,6 +90,15 @@ class SparkEngine:
 
     def write(self, sql: str, inputs: Inputs, out_dir: Path, parameters: dict | None = None) -> list[str]:
         """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files."""
+        self._bind(inputs, parameters)
+        return self._write(self.spark.sql(to_spark(sql)), out_dir)
+
+    def count(self, sql: str, inputs: Inputs, parameters: dict | None = None) -> int:
+        """How many rows `sql` returns over `inputs`."""
+        self._bind(inputs, parameters)
+        return self.spark.sql(to_spark(sql)).count()
+
+    def _bind(self, inputs: Inputs, parameters: dict | None) -> None:
         for name, (files, columns) in inputs.items():
             schema = ", ".join(f"`{c}` {SPARK_TYPES[t]}" for c, t in columns)
             frame = self.spark.read.schema(schema).parquet(*files) if files else self.spark.createDataFrame([], schema)
@@ -101,7 +107,6 @@ class SparkEngine:
             self.spark.createDataFrame(
                 [(parameters["consent_policy"], parameters["salt"])], "consent_policy string, salt string"
             ).createOrReplaceTempView("run_parameters")
-        return self._write(self.spark.sql(to_spark(sql)), out_dir)
 
     def _write(self, frame, out_dir: Path) -> list[str]:
         out_dir.parent.mkdir(parents=True, exist_ok=True)

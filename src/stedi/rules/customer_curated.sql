@@ -2,3 +2,9 @@
 SELECT c.*
 FROM customer_trusted AS c
 WHERE EXISTS (SELECT 1 FROM accelerometer_trusted AS a WHERE a."user" = c.email)
+
+-- check unique_email: one record per customer
+SELECT email FROM customer_curated GROUP BY email HAVING COUNT(*) > 1
+
+-- check consent: every customer is in customer_trusted
+SELECT * FROM customer_curated WHERE email NOT IN (SELECT email FROM customer_trusted)

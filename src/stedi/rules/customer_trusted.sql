@@ -16,3 +16,17 @@ FROM (
     FROM customer_landing
 ) AS records
 WHERE recency = 1 AND sharewithresearchasofdate IS NOT NULL
+
+-- check email_not_null: every customer has an email
+SELECT * FROM customer_trusted WHERE email IS NULL
+
+-- check unique_email: one record per customer
+SELECT email FROM customer_trusted GROUP BY email HAVING COUNT(*) > 1
+
+-- check consent: every customer has a research-consent date
+SELECT * FROM customer_trusted WHERE sharewithresearchasofdate IS NULL
+
+-- check plausible_dates (warn): dates fall between 2000 and 2100
+SELECT * FROM customer_trusted
+WHERE NOT lastupdatedate BETWEEN 946684800000 AND 4102444800000
+   OR NOT sharewithresearchasofdate BETWEEN 946684800000 AND 4102444800000

@@ -43,3 +43,13 @@ FROM device_totals AS t
 LEFT JOIN best AS b ON t.serialnumber = b.serialnumber
 LEFT JOIN resolved AS r ON t.serialnumber = r.serialnumber
 LEFT JOIN customer_trusted AS c ON r.candidates = 1 AND c.email = r.email
+
+-- check unique_serial: one row per device, none without a serial
+SELECT serialnumber FROM device_ownership GROUP BY serialnumber HAVING COUNT(*) > 1 OR serialnumber IS NULL
+
+-- check owner_consent: every owner is in customer_trusted
+SELECT * FROM device_ownership
+WHERE owner_email IS NOT NULL AND owner_email NOT IN (SELECT email FROM customer_trusted)
+
+-- check coverage: an owner shares at least 90% of the device's reading times, and is the only one
+SELECT * FROM device_ownership WHERE owner_email IS NOT NULL AND (coverage < 0.9 OR candidates <> 1)

@@ -7,3 +7,21 @@ FROM step_trainer_trusted AS s
 JOIN device_ownership AS o ON s.serialnumber = o.serialnumber
 JOIN accelerometer_trusted AS a ON a."user" = o.owner_email AND a."timestamp" = s.sensorreadingtime
 CROSS JOIN run_parameters AS p
+
+-- check keys_not_null: every row has a device, a time and a customer key
+SELECT * FROM machine_learning_curated
+WHERE serialnumber IS NULL OR sensorreadingtime IS NULL OR customer_key IS NULL
+
+-- check no_identifiers: customer keys are SHA-256 pseudonyms, never a name, email or phone
+SELECT * FROM machine_learning_curated
+WHERE NOT regexp_matches(customer_key, '^[0-9a-f]{64}$')
+   OR customer_key IN (SELECT email FROM customer_landing)
+   OR customer_key IN (SELECT customername FROM customer_landing)
+   OR customer_key IN (SELECT phone FROM customer_landing)
+
+-- check consent: every row pairs a trusted device reading
+SELECT * FROM machine_learning_curated AS m
+WHERE NOT EXISTS (
+    SELECT 1 FROM step_trainer_trusted AS s
+    WHERE s.serialnumber = m.serialnumber AND s.sensorreadingtime = m.sensorreadingtime
+)

@@ -6,3 +6,21 @@ JOIN device_ownership AS o ON s.serialnumber = o.serialnumber
 JOIN customer_curated AS c ON o.owner_email = c.email
 CROSS JOIN run_parameters AS p
 WHERE p.consent_policy = 'any' OR s.sensorreadingtime >= c.sharewithresearchasofdate
+
+-- check keys_not_null: every reading has a serial number and a time
+SELECT * FROM step_trainer_trusted WHERE serialnumber IS NULL OR sensorreadingtime IS NULL
+
+-- check unique_reading: each reading once
+SELECT sensorreadingtime, serialnumber, distancefromobject FROM step_trainer_trusted
+GROUP BY sensorreadingtime, serialnumber, distancefromobject HAVING COUNT(*) > 1
+
+-- check consent: every reading is of a device whose owner is curated (under the active policy)
+SELECT * FROM step_trainer_trusted AS s CROSS JOIN run_parameters AS p
+WHERE NOT EXISTS (
+    SELECT 1 FROM device_ownership AS o JOIN customer_curated AS c ON c.email = o.owner_email
+    WHERE o.serialnumber = s.serialnumber
+      AND (p.consent_policy = 'any' OR s.sensorreadingtime >= c.sharewithresearchasofdate)
+)
+
+-- check plausible_timestamps (warn): readings fall between 2000 and 2100
+SELECT * FROM step_trainer_trusted WHERE NOT sensorreadingtime BETWEEN 946684800000 AND 4102444800000

@@ -1,9 +1,12 @@
-"""Every table of the lakehouse: its zone, where it lives, its columns and the rule that builds it.
+"""The lakehouse schema. Every table: its zone, where it lives, its columns and the rule that builds it.
 
-Landing tables come from the landing contract; the others from one SQL rule each in ``rules/``
-(DuckDB dialect, transpiled for other engines), whose inputs are the tables it names.
+Landing tables come from the landing contract; the others from one SQL file each in ``rules/``
+(DuckDB dialect, transpiled for other engines): first the rule, whose inputs are the tables it
+names, then the table's data-quality checks, each a query for the rows that break it, headed
+``-- check NAME: what must hold`` (``-- check NAME (warn): ...`` for a check that only warns).
 """
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -14,7 +17,20 @@ from sqlglot import exp
 from .contract import SOURCES
 
 NAMESPACE = "stedi"
-PARAMETERS = "run_parameters"
+CHECK_HEADER = re.compile(r"^-- check (\w+)( \(warn\))?: (.*)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Check:
+    table: str
+    name: str
+    description: str
+    sql: str  # the rows that break the check
+    blocking: bool = True
+
+    @property
+    def inputs(self) -> list[str]:
+        return tables_named(self.sql)
 
 
 @dataclass(frozen=True)
@@ -27,22 +43,34 @@ class Table:
 
     @property
     def sql(self) -> str:
-        return rule_sql(self.rule)
+        return _rule_file(self.rule)[0]
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        return _rule_file(self.rule)[1] if self.rule else ()
 
     @property
     def inputs(self) -> list[str]:
         """Tables the rule reads, in the order it names them (none for landing tables)."""
-        return rule_inputs(self.rule) if self.rule else []
+        return tables_named(self.sql) if self.rule else []
 
 
 @cache
-def rule_sql(rule: str) -> str:
-    return resources.files("stedi.rules").joinpath(f"{rule}.sql").read_text()
+def _rule_file(rule: str) -> tuple[str, tuple[Check, ...]]:
+    """The rule's SQL and its checks, from rules/<rule>.sql."""
+    text = resources.files("stedi.rules").joinpath(f"{rule}.sql").read_text()
+    parts = CHECK_HEADER.split(text)  # rule, then (name, warn, description, sql) per check
+    checks = tuple(
+        Check(rule, name, description, sql.strip(), blocking=not warn)
+        for name, warn, description, sql in zip(*[iter(parts[1:])] * 4)
+    )
+    return parts[0].strip(), checks
 
 
 @cache
-def rule_inputs(rule: str) -> list[str]:
-    names = [t.name for t in sqlglot.parse_one(rule_sql(rule), read="duckdb").find_all(exp.Table)]
+def tables_named(sql: str) -> list[str]:
+    """The lakehouse tables `sql` reads, in the order it names them."""
+    names = [t.name for t in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table)]
     return list(dict.fromkeys(n for n in names if n in TABLES))
 
 
@@ -51,6 +79,14 @@ _ACCELEROMETER = SOURCES["accelerometer"].columns
 _STEP_TRAINER = SOURCES["step_trainer"].columns
 
 QUARANTINE_COLUMNS = (("source", "VARCHAR"), ("file", "VARCHAR"), ("record", "VARCHAR"), ("reason", "VARCHAR"))
+DATA_QUALITY_COLUMNS = (
+    ("checked_at", "VARCHAR"),
+    ("table_name", "VARCHAR"),
+    ("check_name", "VARCHAR"),
+    ("description", "VARCHAR"),
+    ("blocking", "BOOLEAN"),
+    ("violations", "BIGINT"),
+)
 
 _ALL = [
     *(Table(s.table, "landing", f"{s.name}/landing/_table", tuple(s.columns)) for s in SOURCES.values()),
@@ -89,6 +125,7 @@ _ALL = [
         ),
         "machine_learning_curated",
     ),
+    Table("data_quality", "quality", "quality", DATA_QUALITY_COLUMNS),
 ]
 
 TABLES = {t.name: t for t in _ALL}
