@@ -3,7 +3,9 @@
 import argparse
 import csv
 import json
+import re
 import sys
+from datetime import timedelta
 
 from . import accounting
 from .engines import ENGINES, EngineUnavailable
@@ -49,6 +51,19 @@ def _parser() -> argparse.ArgumentParser:
 
     tables = command("tables", _tables, "List every table with its zone, rows, location and last commit.")
     tables.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
+
+    history = command("history", _history, "List the snapshots of a table.")
+    history.add_argument("table")
+    history.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
+
+    vacuum = command("vacuum", _vacuum, "Expire old snapshots and delete the files nothing refers to.")
+    vacuum.add_argument("--older-than", metavar="AGE", type=_age, default="7d",
+                        help="e.g. 7d, 12h, 30m, 0s (default 7d)")
+    vacuum.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
+
+    forget = command("forget", _forget, "Erase a customer from every table, file and snapshot.")
+    forget.add_argument("email")
+    forget.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
 
     generate = command("generate", _generate, "Write realistic landing data with known ground truth.")
     generate.add_argument("out_dir")
@@ -105,6 +120,38 @@ def _tables(args) -> None:
 
     rows = [(t.name, t.zone, t.rows, t.location, t.last_commit) for t in tables(args.warehouse)]
     _print_rows(["table", "zone", "rows", "location", "last commit"], rows, "table")
+
+
+def _age(text: str) -> timedelta:
+    match = re.fullmatch(r"(\d+)([dhms])", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age like 7d, 12h, 30m or 0s")
+    unit = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}[match[2]]
+    return timedelta(**{unit: int(match[1])})
+
+
+def _history(args) -> None:
+    from .maintenance import history
+
+    rows = [(s.snapshot_id, s.committed_at, s.operation, s.added_rows, s.deleted_rows, s.total_rows,
+             "*" if s.current else "") for s in history(args.warehouse, args.table)]
+    _print_rows(["snapshot", "committed", "operation", "added", "deleted", "rows", "current"], rows, "table")
+
+
+def _vacuum(args) -> None:
+    from .maintenance import vacuum
+
+    result = vacuum(args.warehouse, args.older_than)
+    print(f"expired {result.expired_snapshots} snapshot(s), deleted {result.deleted_files} file(s)")
+
+
+def _forget(args) -> None:
+    from .erasure import forget
+
+    result = forget(args.warehouse, args.email)
+    lines = ", ".join(f"{n} {source}" for source, n in result.lines_removed.items())
+    print(f"forgot the customer: removed {lines} landing line(s) and {result.devices} device(s); "
+          "every table rebuilt without them, no old snapshot kept")
 
 
 def _generate(args) -> None:

@@ -18,6 +18,7 @@ from .contract import SOURCES, Source
 from .engines import make_engine
 from .landing import validated_sql
 from .storage import catalog as ice
+from .storage.tombstones import Tombstones
 from .storage.warehouse import Warehouse
 from .schema import BUILD_ORDER, TABLES, Check, Table
 
@@ -71,8 +72,10 @@ def run(
     wh = Warehouse.at(warehouse)
     result = RunResult(str(wh.root))
     with wh.lock(), wh.scratch() as scratch:
+        tombstones = Tombstones(wh)
+        copy = tombstones.copy if tombstones.hashes else None
         if source is not None:
-            result.ingested = wh.ingest(source)
+            result.ingested = wh.ingest(source, copy)
         elif wh.is_empty():
             from .generate import generate
 
@@ -148,7 +151,7 @@ def _build(wh, catalog, eng, table: Table, parameters, salt_digest, result: RunR
     sources = {name: (ice.data_files(t), list(TABLES[name].columns)) for name, t in upstream.items()}
     files = eng.write(table.sql, sources, _data_dir(wh, table.name), parameters)
     _check(wh, catalog, eng, table, files, parameters, result)
-    ice.replace(target, files, inputs)
+    ice.replace(target, files, inputs, properties={ice.CONSENT_POLICY: parameters["consent_policy"]})
     result.committed.append(table.name)
 
 

@@ -25,7 +25,8 @@ class TableInfo:
     last_commit: str | None
 
 
-def _open(warehouse: str):
+def open_warehouse(warehouse: str):
+    """The root and catalog of an existing warehouse."""
     root = Path(warehouse).expanduser().resolve()
     if not (root / "catalog.db").exists():
         raise QueryError(f"{root} is not a stedi warehouse yet; run `stedi run --warehouse {warehouse}` first")
@@ -34,7 +35,7 @@ def _open(warehouse: str):
 
 def connect_tables(warehouse: str) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per table, reading its current Iceberg snapshot."""
-    root, catalog = _open(warehouse)
+    root, catalog = open_warehouse(warehouse)
     con = connect()
     for name, table in TABLES.items():
         iceberg = ice.load(catalog, str(root), name, create=False)
@@ -68,7 +69,7 @@ def query(warehouse: str, sql: str) -> tuple[list[str], list[tuple]]:
 
 def tables(warehouse: str) -> list[TableInfo]:
     """Every table with its zone, row count, location and last commit time."""
-    root, catalog = _open(warehouse)
+    root, catalog = open_warehouse(warehouse)
     infos = []
     for name, table in TABLES.items():
         iceberg = ice.load(catalog, str(root), name, create=False)

@@ -4,19 +4,23 @@ Engines write Parquet data files; this module makes them a table's content in on
 recording the fingerprint of the inputs they were built from so an unchanged rebuild is skipped.
 """
 
-import warnings
+from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.io.pyarrow import parquet_files_to_data_files
 from pyiceberg.table import Table as IcebergTable
+from pyiceberg.table import TableProperties
 
 from ..schema import NAMESPACE, TABLES, Table
 
 ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
 FINGERPRINT = "stedi.inputs"
+CONSENT_POLICY = "stedi.consent-policy"
 
 
 def open_catalog(root: str) -> Catalog:
@@ -58,11 +62,50 @@ def replace(
     inputs: str,
     key: str = "",
     rows: BooleanExpression = AlwaysTrue(),
+    properties: dict[str, str] | None = None,
 ) -> None:
-    """Replace the table's `rows` with the rows of `files` in one atomic commit."""
-    with table.transaction() as tx, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Delete operation did not match any records")
-        tx.delete(rows)
-        if files:
-            tx.add_files(files, check_duplicate_files=False)
-        tx.set_properties({FINGERPRINT + key: inputs})
+    """Replace the data files holding `rows` with `files`, as one snapshot in one atomic commit.
+
+    A data file is replaced whole: each holds the rows of one `rows` filter only (the quarantine
+    keeps one file set per source).
+    """
+    old = [task.file for task in table.scan(row_filter=rows).plan_files()]
+    with table.transaction() as tx:
+        if table.metadata.name_mapping() is None:
+            tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: table.schema().name_mapping.model_dump_json()})
+        if old or files:
+            with tx.update_snapshot().overwrite() as overwrite:
+                for data_file in old:
+                    overwrite.delete_data_file(data_file)
+                for data_file in parquet_files_to_data_files(table.io, tx.table_metadata, iter(files)):
+                    overwrite.append_data_file(data_file)
+        tx.set_properties({FINGERPRINT + key: inputs, **(properties or {})})
+
+
+def expire_snapshots(table: IcebergTable, older_than: datetime) -> int:
+    """Expire the snapshots taken before `older_than`, never the current one; return how many."""
+    current = table.metadata.current_snapshot_id
+    old = [s.snapshot_id for s in table.snapshots() if s.timestamp_ms < older_than.timestamp() * 1000]
+    old = [s for s in old if s != current]
+    if old:
+        table.maintenance.expire_snapshots().by_ids(old).commit()
+    return len(old)
+
+
+def delete_unreferenced_files(table: IcebergTable, older_than: datetime) -> int:
+    """Delete the files under the table's location that no snapshot or metadata file refers to
+    (files of expired snapshots, files of interrupted runs), if written before `older_than`."""
+    table = table.refresh()
+    keep = {table.metadata_location, *(entry.metadata_file for entry in table.metadata.metadata_log)}
+    for snapshot in table.snapshots():
+        keep.add(snapshot.manifest_list)
+        for manifest in snapshot.manifests(table.io):
+            keep.add(manifest.manifest_path)
+            keep.update(entry.data_file.file_path for entry in manifest.fetch_manifest_entry(table.io))
+    keep = {path.removeprefix("file://") for path in keep}
+    deleted = 0
+    for path in Path(table.location().removeprefix("file://")).rglob("*"):
+        if path.is_file() and str(path) not in keep and path.stat().st_mtime < older_than.timestamp():
+            path.unlink()
+            deleted += 1
+    return deleted

@@ -50,31 +50,35 @@ class Warehouse:
     def is_empty(self) -> bool:
         return not any(self.landing_files(source) for source in SOURCES)
 
-    def ingest(self, source_dir: str | os.PathLike) -> dict[str, list[str]]:
+    def ingest(self, source_dir: str | os.PathLike, copy=None) -> dict[str, list[str]]:
         """Copy new landing files from `source_dir/<source>/landing/` in; return their names per source.
 
-        A file whose content the landing zone already holds is skipped, whatever its name.
+        `copy(source, src, dst)` writes a file's landing copy (the erasure filter passes its own).
+        A file whose landing copy the landing zone already holds is skipped, whatever its name.
         """
         source_dir = Path(source_dir)
         if not any((source_dir / s / "landing").is_dir() for s in SOURCES):
             raise FileNotFoundError(f"{source_dir} has no customer/, accelerometer/ or step_trainer/ landing folder")
+        copy = copy or (lambda source, src, dst: shutil.copyfile(src, dst))
         new = {}
         for source in SOURCES:
-            incoming = sorted((source_dir / source / "landing").glob("*.json"))
-            held = {}
+            held = {}  # size -> paths; only files of equal size are hashed and compared
             for path in self.landing_files(source):
                 held.setdefault(path.stat().st_size, []).append(path)
             new[source] = []
-            for path in incoming:
-                same_size = held.get(path.stat().st_size, [])
-                digest = _sha256(path)
-                if any(_sha256(p) == digest for p in same_size):
+            for path in sorted((source_dir / source / "landing").glob("*.json")):
+                tmp = self.landing_dir(source) / f".{path.name}.{uuid.uuid4().hex}.part"
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                copy(source, path, tmp)
+                size, digest = tmp.stat().st_size, _sha256(tmp)
+                if any(_sha256(p) == digest for p in held.get(size, [])):
+                    tmp.unlink()
                     continue
                 target = self.landing_dir(source) / path.name
                 if target.exists():
                     target = target.with_name(f"{path.stem}-{digest[:12]}{path.suffix}")
-                _atomic_copy(path, target)
-                held.setdefault(target.stat().st_size, []).append(target)
+                os.replace(tmp, target)
+                held.setdefault(size, []).append(target)
                 new[source].append(target.name)
         return new
 
@@ -117,10 +121,3 @@ def _sha256(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _atomic_copy(src: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, target)

@@ -1,0 +1,111 @@
+"""History, vacuum and the right to erasure."""
+
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import rows, scalar
+
+from stedi import run
+from stedi.cli import main
+from stedi.erasure import forget
+from stedi.maintenance import history, vacuum
+from stedi.query import QueryError
+from stedi.schema import TABLES
+from stedi.storage import catalog as ice
+
+
+@pytest.fixture
+def warehouse(generated, tmp_path):
+    landing, truth = generated
+    run(str(tmp_path / "wh"), str(landing))
+    return tmp_path / "wh"
+
+
+def test_history_lists_a_snapshot_per_commit(generated, warehouse, tmp_path):
+    landing, truth = generated
+    more = tmp_path / "more"
+    shutil.copytree(landing / "customer", more / "customer")
+    (more / "customer/landing/late.json").write_text('{"email": "late@x.com", "lastUpdateDate": 1}\n')
+    run(str(warehouse), str(more))
+    snapshots = history(str(warehouse), "customer_landing")
+    assert [s.total_rows for s in snapshots] == [truth["rows"]["any"]["customer_landing"],
+                                                 truth["rows"]["any"]["customer_landing"] + 1]
+    assert [s.current for s in snapshots] == [False, True]
+
+
+def test_history_of_an_unknown_table_is_one_clear_error(warehouse, capsys):
+    assert main(["history", "nope", "--warehouse", str(warehouse)]) == 1
+    assert capsys.readouterr().err.startswith("error: no table named nope")
+
+
+def test_vacuum_expires_old_snapshots_and_deletes_their_files(generated, warehouse, tmp_path):
+    landing, _ = generated
+    more = tmp_path / "more"
+    (more / "customer/landing").mkdir(parents=True)
+    (more / "customer/landing/late.json").write_text('{"email": "late@x.com", "lastUpdateDate": 1}\n')
+    run(str(warehouse), str(more))
+    table = ice.load(ice.open_catalog(str(warehouse)), str(warehouse), "customer_landing")
+    first = history(str(warehouse), "customer_landing")[0].snapshot_id
+    old_files = [task.file.file_path for task in table.scan(snapshot_id=first).plan_files()]
+    orphan = warehouse / "customer/trusted/data/from-a-killed-run.parquet"
+    orphan.write_bytes(b"partial")
+    before = {name: scalar(warehouse, f"SELECT COUNT(*) FROM {name}") for name in TABLES}
+
+    result = vacuum(str(warehouse), older_than=timedelta(0))
+    assert result.expired_snapshots > 0 and result.deleted_files > len(old_files)
+    assert len(history(str(warehouse), "customer_landing")) == 1
+    assert old_files and not any(Path(f).exists() for f in old_files) and not orphan.exists()
+    assert {name: scalar(warehouse, f"SELECT COUNT(*) FROM {name}") for name in TABLES} == before
+
+
+def test_vacuum_keeps_recent_snapshots(warehouse, capsys):
+    assert main(["vacuum", "--older-than", "7d", "--warehouse", str(warehouse)]) == 0
+    assert capsys.readouterr().out == "expired 0 snapshot(s), deleted 0 file(s)\n"
+    with pytest.raises(SystemExit) as usage_error:
+        main(["vacuum", "--older-than", "soon", "--warehouse", str(warehouse)])
+    assert usage_error.value.code == 2 and "'soon' is not an age like 7d" in capsys.readouterr().err
+
+
+def every_string_in(warehouse):
+    """Every byte of every file, and every value of every Parquet file and manifest entry."""
+    for path in warehouse.rglob("*"):
+        if path.is_file():
+            yield path, path.read_bytes().decode("utf-8", "replace")
+            if path.suffix == ".parquet":
+                yield path, repr(duckdb.sql(f"SELECT * FROM read_parquet('{path}')").fetchall())
+    catalog = ice.open_catalog(str(warehouse))
+    for name in TABLES:
+        yield name, repr(ice.load(catalog, str(warehouse), name).inspect.entries().to_pylist())
+
+
+def test_forget_erases_a_customer_everywhere(generated, warehouse):
+    landing, truth = generated
+    # The alphabetically first owner: their values are the lower bounds in the tables' metadata.
+    email = min(truth["device_owner"].values())
+    (name,) = rows(warehouse, f"SELECT DISTINCT customername FROM customer_landing WHERE email = '{email}'")[0]
+    assert scalar(warehouse, f"SELECT COUNT(*) FROM customer_trusted WHERE email = '{email}'") == 1
+    key_rows = scalar(warehouse, "SELECT COUNT(*) FROM machine_learning_curated")
+
+    started = datetime.now(timezone.utc).replace(microsecond=0)
+    result = forget(str(warehouse), email)
+    assert result.lines_removed["customer"] >= 1 and result.devices == 1
+    for where, text in every_string_in(warehouse):
+        assert email not in text and name not in text, where
+    assert scalar(warehouse, "SELECT COUNT(*) FROM customer_trusted") == len(truth["customer_trusted"]) - 1
+    assert scalar(warehouse, "SELECT COUNT(*) FROM machine_learning_curated") < key_rows
+    for table in TABLES:  # no snapshot from before the erasure survives
+        assert all(datetime.fromisoformat(s.committed_at) >= started for s in history(str(warehouse), table))
+
+    # Ingesting the original landing files again cannot bring the customer back.
+    run(str(warehouse), str(landing))
+    for where, text in every_string_in(warehouse):
+        assert email not in text and name not in text, where
+
+
+def test_forget_an_unknown_email_is_one_clear_error(warehouse, capsys):
+    with pytest.raises(QueryError, match="no customer with the email"):
+        forget(str(warehouse), "nobody@x.com")
+    assert main(["forget", "nobody@x.com", "--warehouse", str(warehouse)]) == 1
