@@ -45,10 +45,11 @@ def test_vacuum_expires_old_snapshots_and_deletes_their_files(generated, warehou
     landing, _ = generated
     more = tmp_path / "more"
     (more / "customer/landing").mkdir(parents=True)
-    (more / "customer/landing/late.json").write_text('{"email": "late@x.com", "lastUpdateDate": 1}\n')
+    (more / "customer/landing/late.json").write_text(
+        '{"email": "late@x.com", "lastUpdateDate": 1, "shareWithResearchAsOfDate": 1}\n')
     run(str(warehouse), str(more))
-    table = ice.load(ice.open_catalog(str(warehouse)), str(warehouse), "customer_landing")
-    first = history(str(warehouse), "customer_landing")[0].snapshot_id
+    table = ice.load(ice.open_catalog(str(warehouse)), str(warehouse), "customer_trusted")
+    first = history(str(warehouse), "customer_trusted")[0].snapshot_id
     old_files = [task.file.file_path for task in table.scan(snapshot_id=first).plan_files()]
     orphan = warehouse / "customer/trusted/data/from-a-killed-run.parquet"
     orphan.write_bytes(b"partial")
@@ -56,7 +57,7 @@ def test_vacuum_expires_old_snapshots_and_deletes_their_files(generated, warehou
 
     result = vacuum(str(warehouse), older_than=timedelta(0))
     assert result.expired_snapshots > 0 and result.deleted_files > len(old_files)
-    assert len(history(str(warehouse), "customer_landing")) == 1
+    assert len(history(str(warehouse), "customer_trusted")) == 1
     assert old_files and not any(Path(f).exists() for f in old_files) and not orphan.exists()
     assert {name: scalar(warehouse, f"SELECT COUNT(*) FROM {name}") for name in TABLES} == before
 

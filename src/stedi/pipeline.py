@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, EqualTo
 
 from .contract import SOURCES, Source
 from .engines import make_engine
@@ -113,46 +113,100 @@ def _with_inputs(names: list[str]) -> set[str]:
 
 
 def _refresh_landing(wh, catalog, eng, src: Source, scratch, result: RunResult, progress) -> None:
-    """Rebuild `src`'s landing table and its quarantine rows when its landing files changed."""
-    files = [str(p) for p in wh.landing_files(src.name)]
-    inputs = _digest(wh.landing_fingerprint(src.name), validated_sql(src, "lines"))
-    landing = ice.load(catalog, str(wh.root), src.table)
-    quarantine = ice.load(catalog, str(wh.root), "quarantine")
-    key = f".{src.name}"
-    if ice.fingerprint(landing) == inputs and ice.fingerprint(quarantine, key) == inputs:
-        return
-    progress(f"reading {len(files)} {src.name} landing file(s)")
-    parsed = eng.parse_landing(src, files, scratch / f"parsed-{src.name}")
-    parsed_input = {"parsed": (parsed, [("file", "VARCHAR"), ("record", "VARCHAR"), ("reason", "VARCHAR"), *src.columns])}
+    """Append the rows and the quarantined lines of `src`'s landing files not read before.
+
+    The landing table and the quarantine each bookmark the files they have read (so a run cut
+    short between their commits resumes where it stopped); a new landing contract rereads all.
+    """
+    files = {p.name: str(p) for p in wh.landing_files(src.name)}
+    contract = _digest(validated_sql(src, "lines"))
     columns = ", ".join(f'"{name}"' for name, _ in src.columns)
-    rows = eng.write(f"SELECT {columns} FROM parsed WHERE reason IS NULL", parsed_input, _data_dir(wh, src.table))
-    bad = eng.write(
-        f"SELECT '{src.name}' AS source, '{src.name}/landing/' || regexp_replace(file, '^.*/', '') AS file, "
-        "record, reason FROM parsed WHERE reason IS NOT NULL",
-        parsed_input,
-        _data_dir(wh, "quarantine"),
-    )
-    ice.replace(landing, rows, inputs)
-    ice.replace(quarantine, bad, inputs, key=key, rows=EqualTo("source", src.name))
-    result.committed.append(src.table)
-    if "quarantine" not in result.committed:
-        result.committed.append("quarantine")
+    targets = [  # (table, bookmark key, rows a rebuild replaces, its rows among the parsed lines)
+        (src.table, "", AlwaysTrue(), f"SELECT {columns} FROM parsed WHERE reason IS NULL"),
+        ("quarantine", f".{src.name}", EqualTo("source", src.name),
+         f"SELECT '{src.name}' AS source, '{src.name}/landing/' || regexp_replace(file, '^.*/', '') AS file, "
+         "record, reason FROM parsed WHERE reason IS NOT NULL"),
+    ]
+    plans = []
+    for name, key, rows, sql in targets:
+        table = ice.load(catalog, str(wh.root), name)
+        read_before = ice.files_read(table, key) if ice.fingerprint(table, key) == contract else None
+        rebuild = read_before is None or not read_before <= set(files)
+        new = set(files) if rebuild else set(files) - read_before
+        if new:
+            plans.append((name, table, key, rows if rebuild else AlwaysFalse(), sql, new | (set() if rebuild else read_before), new))
+    if not plans:
+        return
+    read = sorted(set().union(*(new for *_, new in plans)))
+    progress(f"reading {len(read)} new {src.name} landing file(s)")
+    parsed = eng.parse_landing(src, [files[name] for name in read], scratch / f"parsed-{src.name}")
+    parsed_input = {"parsed": (parsed, [("file", "VARCHAR"), ("record", "VARCHAR"), ("reason", "VARCHAR"), *src.columns])}
+    for name, table, key, replaced, sql, bookmark, new in plans:
+        listed = ", ".join(f"'{n}'" for n in sorted(new))
+        out = eng.write(f"{sql} AND regexp_replace(file, '^.*/', '') IN ({listed})", parsed_input, _data_dir(wh, name))
+        ice.replace(table, out, contract, key, replaced, {ice.FILES + key: "\n".join(sorted(bookmark))})
+        if name not in result.committed:
+            result.committed.append(name)
 
 
 def _build(wh, catalog, eng, table: Table, parameters, salt_digest, result: RunResult, progress) -> None:
-    """Rebuild `table` from its rule when any of its inputs changed since its last commit."""
+    """Bring `table` up to date with its inputs: append what a grown input adds when the rule
+    allows it (see `Table.appends_from`), else rebuild it, committing only if its rows changed."""
     upstream = {name: ice.load(catalog, str(wh.root), name) for name in table.inputs}
-    snapshots = [(name, t.metadata.current_snapshot_id) for name, t in upstream.items()]
-    inputs = _digest(table.sql, parameters["consent_policy"], salt_digest, snapshots)
+    snapshots = {name: t.metadata.current_snapshot_id for name, t in upstream.items()}
+    rule = _digest(table.sql, parameters["consent_policy"], salt_digest)
     target = ice.load(catalog, str(wh.root), table.name)
-    if ice.fingerprint(target) == inputs:
+    built_from = ice.upstream(target) if ice.fingerprint(target) == rule else None
+    if built_from == snapshots:
         return
-    progress(f"building {table.name}")
     sources = {name: (ice.data_files(t), list(TABLES[name].columns)) for name, t in upstream.items()}
-    files = eng.write(table.sql, sources, _data_dir(wh, table.name), parameters)
-    _check(wh, catalog, eng, table, files, parameters, result)
-    ice.replace(target, files, inputs, properties={ice.CONSENT_POLICY: parameters["consent_policy"]})
+    properties = {ice.UPSTREAM: ice.encode_upstream(snapshots), ice.CONSENT_POLICY: parameters["consent_policy"]}
+    delta = _appended(table, upstream, built_from)
+    current = (ice.data_files(target), list(table.columns))
+    if delta is not None:
+        grown, added = delta
+        progress(f"appending to {table.name} what {grown} adds")
+        sql = table.sql if not table.distinct else f"SELECT * FROM ({table.sql}) AS added EXCEPT SELECT * FROM {table.name}"
+        files = eng.write(sql, {**sources, grown: (added, sources[grown][1]), table.name: current},
+                          _data_dir(wh, table.name), parameters)
+        _check(wh, catalog, eng, table, current[0] + files, parameters, result)
+        ice.replace(target, files, rule, rows=AlwaysFalse(), properties=properties)
+    else:
+        progress(f"building {table.name}")
+        files = eng.write(table.sql, sources, _data_dir(wh, table.name), parameters)
+        unchanged = target.current_snapshot() is not None and not table.appends_from
+        if unchanged and _same_rows(eng, files, current):
+            ice.set_properties(target, {ice.FINGERPRINT: rule, **properties})
+            return
+        _check(wh, catalog, eng, table, files, parameters, result)
+        ice.replace(target, files, rule, properties=properties)
     result.committed.append(table.name)
+
+
+def _appended(table: Table, upstream, built_from) -> tuple[str, list[str]] | None:
+    """(input, its added data files) when exactly one input changed since the table was built,
+    only by appending, and the table's rule lets it append; else None."""
+    if built_from is None:
+        return None
+    changed = [name for name, t in upstream.items() if t.metadata.current_snapshot_id != built_from.get(name)]
+    if len(changed) != 1 or changed[0] not in table.appends_from:
+        return None
+    grown = upstream[changed[0]]
+    before = ice.data_files(grown, built_from[changed[0]])
+    after = ice.data_files(grown)
+    if before is None or not set(before) <= set(after):
+        return None
+    return changed[0], sorted(set(after) - set(before))
+
+
+def _same_rows(eng, files: list[str], current) -> bool:
+    """Whether the rebuilt rows equal the table's current rows (as a multiset)."""
+    inputs = {"rebuilt": (files, current[1]), "current_rows": current}
+    return eng.count(
+        "(SELECT * FROM rebuilt EXCEPT ALL SELECT * FROM current_rows) "
+        "UNION ALL (SELECT * FROM current_rows EXCEPT ALL SELECT * FROM rebuilt)",
+        inputs,
+    ) == 0
 
 
 def _check(wh, catalog, eng, table: Table, files: list[str], parameters, result: RunResult) -> None:

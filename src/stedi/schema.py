@@ -40,6 +40,10 @@ class Table:
     location: str  # relative to the warehouse root
     columns: tuple[tuple[str, str], ...]  # (name, DuckDB type)
     rule: str | None = None  # SQL rule file in rules/, None for landing and quarantine
+    # Inputs whose new rows the rule can take on their own: when only one of them grew, the table
+    # appends the rule's result over the new rows (minus rows it holds already, if `distinct`).
+    appends_from: tuple[str, ...] = ()
+    distinct: bool = False
 
     @property
     def sql(self) -> str:
@@ -92,8 +96,10 @@ _ALL = [
     *(Table(s.table, "landing", f"{s.name}/landing/_table", tuple(s.columns)) for s in SOURCES.values()),
     Table("quarantine", "landing", "quarantine", QUARANTINE_COLUMNS),
     Table("customer_trusted", "trusted", "customer/trusted", tuple(_CUSTOMER), "customer_trusted"),
-    Table("accelerometer_trusted", "trusted", "accelerometer/trusted", tuple(_ACCELEROMETER), "accelerometer_trusted"),
-    Table("customer_curated", "curated", "customer/curated", tuple(_CUSTOMER), "customer_curated"),
+    Table("accelerometer_trusted", "trusted", "accelerometer/trusted", tuple(_ACCELEROMETER), "accelerometer_trusted",
+          appends_from=("accelerometer_landing",), distinct=True),
+    Table("customer_curated", "curated", "customer/curated", tuple(_CUSTOMER), "customer_curated",
+          appends_from=("accelerometer_trusted",), distinct=True),
     Table(
         "device_ownership",
         "trusted",
@@ -109,7 +115,8 @@ _ALL = [
         ),
         "device_ownership",
     ),
-    Table("step_trainer_trusted", "trusted", "step_trainer/trusted", tuple(_STEP_TRAINER), "step_trainer_trusted"),
+    Table("step_trainer_trusted", "trusted", "step_trainer/trusted", tuple(_STEP_TRAINER), "step_trainer_trusted",
+          appends_from=("step_trainer_landing",), distinct=True),
     Table(
         "machine_learning_curated",
         "curated",
@@ -124,6 +131,7 @@ _ALL = [
             ("customer_key", "VARCHAR"),
         ),
         "machine_learning_curated",
+        appends_from=("accelerometer_trusted", "step_trainer_trusted"),
     ),
     Table("data_quality", "quality", "quality", DATA_QUALITY_COLUMNS),
 ]

@@ -32,17 +32,21 @@ def java_available() -> bool:
 
 
 @cache
-def spark_session(master: str = "local[*]"):
-    """One Spark session per process (starting one costs seconds)."""
+def spark_session(master: str | None = None):
+    """One Spark session per process (starting one costs seconds). The master is `master`, else
+    the one spark-submit set, else STEDI_SPARK_MASTER, else local[*]."""
     if not java_available():
         raise EngineUnavailable("the Spark engine needs Java (17) on PATH or JAVA_HOME; none was found")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this project's packages
+    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder
+    if master or not SparkConf().contains("spark.master"):
+        builder = builder.master(master or os.environ.get("STEDI_SPARK_MASTER", "local[*]"))
     spark = (
-        SparkSession.builder.master(master)
-        .appName("stedi-lakehouse")
+        builder.appName("stedi-lakehouse")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
@@ -60,7 +64,7 @@ class SparkEngine:
     name = "spark"
 
     def __init__(self, scratch: Path, master: str | None = None):
-        self.spark = spark_session(master or os.environ.get("STEDI_SPARK_MASTER", "local[*]"))
+        self.spark = spark_session(master)
 
     def close(self) -> None:
         for view in self.spark.catalog.listTables():

@@ -4,6 +4,7 @@ Engines write Parquet data files; this module makes them a table's content in on
 recording the fingerprint of the inputs they were built from so an unchanged rebuild is skipped.
 """
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from pyiceberg.table import TableProperties
 from ..schema import NAMESPACE, TABLES, Table
 
 ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
-FINGERPRINT = "stedi.inputs"
+FINGERPRINT = "stedi.inputs"  # digest of what the table is built by (rule, contract, parameters)
+FILES = "stedi.files"  # landing files a landing table (or the quarantine, per source) has read
+UPSTREAM = "stedi.upstream"  # snapshot of each input the table was last built from
 CONSENT_POLICY = "stedi.consent-policy"
 
 
@@ -47,13 +50,35 @@ def load(catalog: Catalog, root: str, name: str, create: bool = True) -> Iceberg
     )
 
 
-def data_files(table: IcebergTable) -> list[str]:
-    """Paths of the data files of the table's current snapshot."""
-    return [task.file.file_path.removeprefix("file://") for task in table.scan().plan_files()]
+def data_files(table: IcebergTable, snapshot_id: int | None = None) -> list[str] | None:
+    """Paths of the data files of the table's current (or given) snapshot; None if it is gone."""
+    if snapshot_id is not None and table.snapshot_by_id(snapshot_id) is None:
+        return None
+    scan = table.scan(snapshot_id=snapshot_id) if snapshot_id is not None else table.scan()
+    return [task.file.file_path.removeprefix("file://") for task in scan.plan_files()]
 
 
 def fingerprint(table: IcebergTable, key: str = "") -> str | None:
     return table.properties.get(FINGERPRINT + key)
+
+
+def files_read(table: IcebergTable, key: str = "") -> set[str]:
+    return set(filter(None, table.properties.get(FILES + key, "").split("\n")))
+
+
+def upstream(table: IcebergTable) -> dict[str, int | None] | None:
+    text = table.properties.get(UPSTREAM)
+    return json.loads(text) if text else None
+
+
+def encode_upstream(snapshots: dict[str, int | None]) -> str:
+    return json.dumps(snapshots, sort_keys=True)
+
+
+def set_properties(table: IcebergTable, properties: dict[str, str]) -> None:
+    """Record properties without a new snapshot."""
+    with table.transaction() as tx:
+        tx.set_properties(properties)
 
 
 def replace(

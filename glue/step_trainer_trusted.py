@@ -1,0 +1,5 @@
+"""Glue job: build step_trainer_trusted (and the tables it is built from) on Spark; see glue/README.md."""
+from stedi.glue import main
+
+if __name__ == "__main__":
+    main("step_trainer_trusted")
