@@ -89,7 +89,8 @@ def replace(
     rows: BooleanExpression = AlwaysTrue(),
     properties: dict[str, str] | None = None,
 ) -> None:
-    """Replace the data files holding `rows` with `files`, as one snapshot in one atomic commit.
+    """Replace the data files holding `rows` (none: append) with `files`, as one snapshot in one
+    atomic commit.
 
     A data file is replaced whole: each holds the rows of one `rows` filter only (the quarantine
     keeps one file set per source).
@@ -98,7 +99,9 @@ def replace(
     with table.transaction() as tx:
         if table.metadata.name_mapping() is None:
             tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: table.schema().name_mapping.model_dump_json()})
-        if old or files:
+        if files and not old:
+            tx.add_files(files, check_duplicate_files=False)  # an "append" snapshot
+        elif old:
             with tx.update_snapshot().overwrite() as overwrite:
                 for data_file in old:
                     overwrite.delete_data_file(data_file)

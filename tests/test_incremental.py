@@ -1,0 +1,92 @@
+"""Incremental runs: each run reads only new landing files, and ends equal to a one-shot run."""
+
+import pytest
+from conftest import contents, rows, scalar, write_landing
+
+from stedi import run
+from stedi.maintenance import history
+
+
+@pytest.fixture(autouse=True)
+def shared_salt(monkeypatch):
+    monkeypatch.setenv("STEDI_SALT", "incremental-test-salt")
+
+
+def split_into_batches(landing, out, batches):
+    """Write every landing file's lines as `batches` files, batch k holding every k-th line."""
+    for path in landing.glob("*/landing/*.json"):
+        lines = path.read_bytes().splitlines(keepends=True)
+        for k in range(batches):
+            folder = out / f"batch-{k}" / path.parent.relative_to(landing)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{path.stem}-part{k}.json").write_bytes(b"".join(lines[k::batches]))
+    return [out / f"batch-{k}" for k in range(batches)]
+
+
+@pytest.mark.parametrize("policy", ["any", "as-of"])
+def test_runs_after_each_batch_equal_one_run_on_everything(generated, tmp_path, policy):
+    landing, _ = generated
+    batches = split_into_batches(landing, tmp_path / "batches", 3)
+    for batch in batches:
+        run(str(tmp_path / "incremental"), str(batch), policy)
+    for batch in batches:  # the one-shot warehouse reads the very same files, all at once
+        for path in batch.glob("*/landing/*.json"):
+            target = tmp_path / "all" / path.relative_to(batch)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    run(str(tmp_path / "one-shot"), str(tmp_path / "all"), policy)
+    assert contents(tmp_path / "incremental") == contents(tmp_path / "one-shot")
+
+
+def test_new_phone_readings_are_appended_not_rebuilt(generated, tmp_path):
+    landing, truth = generated
+    run(str(tmp_path / "wh"), str(landing))
+    owner = min(truth["device_owner"].values())
+    late = rows(tmp_path / "wh", f"SELECT MAX(\"timestamp\") + 1 FROM accelerometer_landing WHERE \"user\" = '{owner}'")
+    write_landing(tmp_path / "more", accelerometer=[{"user": owner, "timestamp": late[0][0], "x": 1, "y": 2, "z": 3}])
+    result = run(str(tmp_path / "wh"), str(tmp_path / "more"))
+    assert "customer_trusted" not in result.committed and "device_ownership" not in result.committed
+    last = history(str(tmp_path / "wh"), "accelerometer_trusted")[-1]
+    assert (last.operation, last.added_rows, last.deleted_rows) == ("append", 1, 0)
+    assert last.total_rows == truth["rows"]["any"]["accelerometer_trusted"] + 1
+
+
+def test_a_reading_seen_before_is_not_appended_twice(generated, tmp_path):
+    landing, truth = generated
+    run(str(tmp_path / "wh"), str(landing))
+    (reading,) = rows(tmp_path / "wh", 'SELECT "user", "timestamp", x, y, z FROM accelerometer_trusted LIMIT 1')
+    write_landing(tmp_path / "again", accelerometer=[dict(zip(["user", "timestamp", "x", "y", "z"], reading))])
+    run(str(tmp_path / "wh"), str(tmp_path / "again"))
+    assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM accelerometer_trusted") == \
+        truth["rows"]["any"]["accelerometer_trusted"]
+
+
+def customer(email, updated, research):
+    return {"customerName": "Pat", "email": email, "lastUpdateDate": updated, "shareWithResearchAsOfDate": research}
+
+
+def test_withdrawn_consent_removes_the_customer_everywhere_on_the_next_run(generated, tmp_path):
+    landing, truth = generated
+    run(str(tmp_path / "wh"), str(landing))
+    owner = min(truth["device_owner"].values())
+    write_landing(tmp_path / "withdrawal", customer=[customer(owner, 1_900_000_000_000, None)])
+    run(str(tmp_path / "wh"), str(tmp_path / "withdrawal"))
+    for table, column in [("customer_trusted", "email"), ("customer_curated", "email"),
+                          ("accelerometer_trusted", '"user"'), ("device_ownership", "owner_email")]:
+        assert scalar(tmp_path / "wh", f"SELECT COUNT(*) FROM {table} WHERE {column} = '{owner}'") == 0, table
+    serial = next(s for s, e in truth["device_owner"].items() if e == owner)
+    for table in ("step_trainer_trusted", "machine_learning_curated"):
+        assert scalar(tmp_path / "wh", f"SELECT COUNT(*) FROM {table} WHERE serialnumber = '{serial}'") == 0
+
+
+def test_late_consent_brings_the_customer_in_on_the_next_run(tmp_path):
+    phone = [{"user": "p@x.com", "timestamp": 1_655_000_000_000 + i, "x": 1, "y": 1, "z": 1} for i in range(3)]
+    device = [{"sensorReadingTime": 1_655_000_000_000 + i, "serialNumber": "dev-p", "distanceFromObject": 9}
+              for i in range(3)]
+    write_landing(tmp_path / "first", customer=[customer("p@x.com", 1_650_000_000_000, None)],
+                  accelerometer=phone, step_trainer=device)
+    run(str(tmp_path / "wh"), str(tmp_path / "first"))
+    assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM machine_learning_curated") == 0
+    write_landing(tmp_path / "consent", customer=[customer("p@x.com", 1_660_000_000_000, 1_660_000_000_000)])
+    run(str(tmp_path / "wh"), str(tmp_path / "consent"))
+    assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM machine_learning_curated") == 3
