@@ -9,16 +9,18 @@ WHERE p.consent_policy = 'any' OR a."timestamp" >= c.sharewithresearchasofdate
 -- check keys_not_null: every reading has a user and a timestamp
 SELECT * FROM accelerometer_trusted WHERE "user" IS NULL OR "timestamp" IS NULL
 
--- check unique_reading: each reading once
+-- check unique_reading: each reading once (rows whose hash repeats, then compared whole)
 SELECT "user", "timestamp", x, y, z FROM accelerometer_trusted
+WHERE HASH("user", "timestamp", x, y, z) IN (
+    SELECT HASH("user", "timestamp", x, y, z) AS h FROM accelerometer_trusted GROUP BY h HAVING COUNT(*) > 1
+)
 GROUP BY "user", "timestamp", x, y, z HAVING COUNT(*) > 1
 
 -- check consent: every reading belongs to a customer with consent (under the active policy)
-SELECT * FROM accelerometer_trusted AS a CROSS JOIN run_parameters AS p
-WHERE NOT EXISTS (
-    SELECT 1 FROM customer_trusted AS c
-    WHERE c.email = a."user" AND (p.consent_policy = 'any' OR a."timestamp" >= c.sharewithresearchasofdate)
-)
+SELECT a.* FROM accelerometer_trusted AS a
+LEFT JOIN customer_trusted AS c ON c.email = a."user"
+CROSS JOIN run_parameters AS p
+WHERE c.email IS NULL OR (p.consent_policy = 'as-of' AND a."timestamp" < c.sharewithresearchasofdate)
 
 -- check plausible_timestamps (warn): readings fall between 2000 and 2100
 SELECT * FROM accelerometer_trusted WHERE NOT "timestamp" BETWEEN 946684800000 AND 4102444800000

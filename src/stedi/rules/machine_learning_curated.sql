@@ -1,19 +1,22 @@
 -- machine_learning_curated: each trusted device reading paired with its owner's trusted phone
 -- readings at the same millisecond. Joining on the timestamp alone would pair a device with
 -- other people's phones. No direct identifiers: the customer is a salted SHA-256 pseudonym.
-SELECT s.sensorreadingtime, s.serialnumber, s.distancefromobject, a.x, a.y, a.z,
-       SHA256(p.salt || o.owner_email) AS customer_key
+WITH owners AS (
+    SELECT o.serialnumber, o.owner_email, SHA256(p.salt || o.owner_email) AS customer_key
+    FROM device_ownership AS o CROSS JOIN run_parameters AS p
+    WHERE o.owner_email IS NOT NULL
+)
+SELECT s.sensorreadingtime, s.serialnumber, s.distancefromobject, a.x, a.y, a.z, o.customer_key
 FROM step_trainer_trusted AS s
-JOIN device_ownership AS o ON s.serialnumber = o.serialnumber
+JOIN owners AS o ON s.serialnumber = o.serialnumber
 JOIN accelerometer_trusted AS a ON a."user" = o.owner_email AND a."timestamp" = s.sensorreadingtime
-CROSS JOIN run_parameters AS p
 
 -- check keys_not_null: every row has a device, a time and a customer key
 SELECT * FROM machine_learning_curated
 WHERE serialnumber IS NULL OR sensorreadingtime IS NULL OR customer_key IS NULL
 
 -- check no_identifiers: customer keys are SHA-256 pseudonyms, never a name, email or phone
-SELECT * FROM machine_learning_curated
+SELECT * FROM (SELECT DISTINCT customer_key FROM machine_learning_curated) AS k
 WHERE NOT regexp_matches(customer_key, '^[0-9a-f]{64}$')
    OR customer_key IN (SELECT email FROM customer_landing)
    OR customer_key IN (SELECT customername FROM customer_landing)

@@ -10,17 +10,20 @@ WHERE p.consent_policy = 'any' OR s.sensorreadingtime >= c.sharewithresearchasof
 -- check keys_not_null: every reading has a serial number and a time
 SELECT * FROM step_trainer_trusted WHERE serialnumber IS NULL OR sensorreadingtime IS NULL
 
--- check unique_reading: each reading once
+-- check unique_reading: each reading once (rows whose hash repeats, then compared whole)
 SELECT sensorreadingtime, serialnumber, distancefromobject FROM step_trainer_trusted
+WHERE HASH(sensorreadingtime, serialnumber, distancefromobject) IN (
+    SELECT HASH(sensorreadingtime, serialnumber, distancefromobject) AS h FROM step_trainer_trusted
+    GROUP BY h HAVING COUNT(*) > 1
+)
 GROUP BY sensorreadingtime, serialnumber, distancefromobject HAVING COUNT(*) > 1
 
 -- check consent: every reading is of a device whose owner is curated (under the active policy)
-SELECT * FROM step_trainer_trusted AS s CROSS JOIN run_parameters AS p
-WHERE NOT EXISTS (
-    SELECT 1 FROM device_ownership AS o JOIN customer_curated AS c ON c.email = o.owner_email
-    WHERE o.serialnumber = s.serialnumber
-      AND (p.consent_policy = 'any' OR s.sensorreadingtime >= c.sharewithresearchasofdate)
-)
+SELECT s.* FROM step_trainer_trusted AS s
+LEFT JOIN device_ownership AS o ON o.serialnumber = s.serialnumber
+LEFT JOIN customer_curated AS c ON c.email = o.owner_email
+CROSS JOIN run_parameters AS p
+WHERE c.email IS NULL OR (p.consent_policy = 'as-of' AND s.sensorreadingtime < c.sharewithresearchasofdate)
 
 -- check plausible_timestamps (warn): readings fall between 2000 and 2100
 SELECT * FROM step_trainer_trusted WHERE NOT sensorreadingtime BETWEEN 946684800000 AND 4102444800000
