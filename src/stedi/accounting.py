@@ -7,39 +7,33 @@ from dataclasses import dataclass
 
 import duckdb
 
-# (source, rule, SQL counting the landing rows the rule leaves out). `$as_of` is true under the
-# 'as-of' consent policy. Each count is of landing rows, so duplicates count once per copy.
-LEFT_OUT = [
-    ("customer", "superseded by a newer record of the same email",
-     "SELECT COUNT(*) - COUNT(DISTINCT email) FROM customer_landing"),
-    ("customer", "latest record has no research consent",
-     "SELECT COUNT(DISTINCT email) - (SELECT COUNT(*) FROM customer_trusted) FROM customer_landing"),
-    ("accelerometer", "not a customer with research consent",
-     'SELECT COUNT(*) FROM accelerometer_landing WHERE "user" NOT IN (SELECT email FROM customer_trusted)'),
-    ("accelerometer", "taken before the consent date",
-     'SELECT COUNT(*) FROM accelerometer_landing AS a JOIN customer_trusted AS c ON a."user" = c.email '
-     'WHERE $as_of AND a."timestamp" < c.sharewithresearchasofdate'),
-    ("accelerometer", "duplicate reading",
-     'SELECT COUNT(*) - (SELECT COUNT(*) FROM accelerometer_trusted) FROM accelerometer_landing AS a '
-     'JOIN customer_trusted AS c ON a."user" = c.email '
-     'WHERE NOT $as_of OR a."timestamp" >= c.sharewithresearchasofdate'),
-    ("step_trainer", "device without a resolved owner",
-     "SELECT COUNT(*) FROM step_trainer_landing AS s LEFT JOIN device_ownership AS o USING (serialnumber) "
-     "WHERE o.owner_email IS NULL"),
-    ("step_trainer", "owner not in customer_curated",
-     "SELECT COUNT(*) FROM step_trainer_landing AS s JOIN device_ownership AS o USING (serialnumber) "
-     "WHERE o.owner_email NOT IN (SELECT email FROM customer_curated)"),
-    ("step_trainer", "taken before the owner's consent date",
-     "SELECT COUNT(*) FROM step_trainer_landing AS s JOIN device_ownership AS o USING (serialnumber) "
-     "JOIN customer_curated AS c ON c.email = o.owner_email "
-     "WHERE $as_of AND s.sensorreadingtime < c.sharewithresearchasofdate"),
-    ("step_trainer", "duplicate reading",
-     "SELECT COUNT(*) - (SELECT COUNT(*) FROM step_trainer_trusted) FROM step_trainer_landing AS s "
-     "JOIN device_ownership AS o USING (serialnumber) JOIN customer_curated AS c ON c.email = o.owner_email "
-     "WHERE NOT $as_of OR s.sensorreadingtime >= c.sharewithresearchasofdate"),
-]
-
-KEPT_IN = {"customer": "customer_trusted", "accelerometer": "accelerometer_trusted", "step_trainer": "step_trainer_trusted"}
+# Per source: the table its rows are kept in, and one query counting, column by named rule, the
+# landing rows the rules leave out (one pass each). `$as_of` is true under the 'as-of' policy.
+# Counts are of landing rows, so a duplicate counts once per copy.
+SOURCES = {
+    "customer": ("customer_trusted", """
+        SELECT COUNT(*) - COUNT(DISTINCT email) AS "superseded by a newer record of the same email",
+               COUNT(DISTINCT email) - (SELECT COUNT(*) FROM customer_trusted)
+                   AS "latest record has no research consent"
+        FROM customer_landing"""),
+    "accelerometer": ("accelerometer_trusted", """
+        SELECT COUNT(*) FILTER (WHERE email IS NULL) AS "not a customer with research consent",
+               COUNT(*) FILTER (WHERE email IS NOT NULL AND before) AS "taken before the consent date",
+               COUNT(*) FILTER (WHERE email IS NOT NULL AND NOT before)
+                   - (SELECT COUNT(*) FROM accelerometer_trusted) AS "duplicate reading"
+        FROM (SELECT $as_of AND a."timestamp" < c.sharewithresearchasofdate AS before, c.email
+              FROM accelerometer_landing AS a LEFT JOIN customer_trusted AS c ON a."user" = c.email) AS rows"""),
+    "step_trainer": ("step_trainer_trusted", """
+        SELECT COUNT(*) FILTER (WHERE owner_email IS NULL) AS "device without a resolved owner",
+               COUNT(*) FILTER (WHERE owner_email IS NOT NULL AND email IS NULL) AS "owner not in customer_curated",
+               COUNT(*) FILTER (WHERE email IS NOT NULL AND before) AS "taken before the owner's consent date",
+               COUNT(*) FILTER (WHERE email IS NOT NULL AND NOT before)
+                   - (SELECT COUNT(*) FROM step_trainer_trusted) AS "duplicate reading"
+        FROM (SELECT o.owner_email, c.email, $as_of AND s.sensorreadingtime < c.sharewithresearchasofdate AS before
+              FROM step_trainer_landing AS s
+              LEFT JOIN device_ownership AS o ON s.serialnumber = o.serialnumber
+              LEFT JOIN customer_curated AS c ON c.email = o.owner_email) AS rows"""),
+}
 
 
 @dataclass
@@ -57,21 +51,15 @@ class SourceAccount:
 
 def account(con: duckdb.DuckDBPyConnection, consent_policy: str) -> list[SourceAccount]:
     """The accounting of each source, read from the tables of `con` (see `query.connect_tables`)."""
-    def count(sql: str, **params) -> int:
-        return con.execute(sql, params or None).fetchone()[0]
-
-    as_of = consent_policy == "as-of"
     accounts = []
-    for source, kept_in in KEPT_IN.items():
-        quarantined = count("SELECT COUNT(*) FROM quarantine WHERE source = $source", source=source)
-        accounts.append(
-            SourceAccount(
-                source,
-                landing_rows=count(f"SELECT COUNT(*) FROM {source}_landing") + quarantined,
-                kept=count(f"SELECT COUNT(*) FROM {kept_in}"),
-                left_out={rule: count(sql, as_of=as_of) if "$as_of" in sql else count(sql)
-                          for src, rule, sql in LEFT_OUT if src == source},
-                quarantined=quarantined,
-            )
-        )
+    for source, (kept_in, left_out) in SOURCES.items():
+        landing, kept, quarantined = con.execute(
+            f"SELECT (SELECT COUNT(*) FROM {source}_landing), (SELECT COUNT(*) FROM {kept_in}), "
+            "(SELECT COUNT(*) FROM quarantine WHERE source = $source)",
+            {"source": source},
+        ).fetchone()
+        parameters = {"as_of": consent_policy == "as-of"} if "$as_of" in left_out else None
+        cursor = con.execute(left_out, parameters)
+        counts = dict(zip([d[0] for d in cursor.description], cursor.fetchone()))
+        accounts.append(SourceAccount(source, landing + quarantined, kept, counts, quarantined))
     return accounts
