@@ -106,3 +106,21 @@ def test_generate_writes_the_seed_layout(tmp_path, capsys):
     assert "landing lines" in capsys.readouterr().out
     for source in ("customer", "accelerometer", "step_trainer"):
         assert list((tmp_path / "out" / source / "landing").glob("*.json"))
+
+
+def test_an_object_store_warehouse_is_refused_in_one_sentence(tmp_path, capsys):
+    assert main(["run", "--warehouse", "s3://bucket/stedi"]) == 1
+    assert capsys.readouterr().err == (
+        "error: s3://bucket/stedi is a URL; a warehouse is a folder for now (object storage is not supported yet)\n")
+
+
+def test_the_spark_engine_without_java_is_one_sentence(tmp_path, capsys, monkeypatch):
+    from stedi.engines import spark
+
+    monkeypatch.setattr(spark, "java_available", lambda: False)
+    with pytest.raises(spark.EngineUnavailable, match="needs Java"):
+        spark.spark_session.__wrapped__("local[1]")
+    monkeypatch.setattr(spark, "spark_session", spark.spark_session.__wrapped__)
+    landing = write_landing(tmp_path / "in", customer=[{"email": "a@x.com"}])
+    assert main(["run", "--engine", "spark", "--source", str(landing), "--warehouse", str(tmp_path / "wh")]) == 1
+    assert capsys.readouterr().err.endswith("error: the Spark engine needs Java (17) on PATH or JAVA_HOME; none was found\n")

@@ -28,6 +28,8 @@ class Warehouse:
 
     @classmethod
     def at(cls, path: str | os.PathLike) -> "Warehouse":
+        if "://" in str(path):
+            raise ValueError(f"{path} is a URL; a warehouse is a folder for now (object storage is not supported yet)")
         root = Path(path).expanduser().resolve()
         (root / "_stedi").mkdir(parents=True, exist_ok=True)
         return cls(root)
