@@ -16,6 +16,7 @@ from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, EqualTo
 
 from .contract import SOURCES, Source
 from .engines import make_engine
+from .generate import generate
 from .landing import validated_sql
 from .storage import catalog as ice
 from .storage.tombstones import Tombstones
@@ -77,8 +78,6 @@ def run(
         if source is not None:
             result.ingested = wh.ingest(source, copy)
         elif wh.is_empty():
-            from .generate import generate
-
             progress("empty landing zone: generating the built-in sample")
             generate(scratch / "sample", customers=200, seed=0)
             result.ingested = wh.ingest(scratch / "sample")
