@@ -34,7 +34,9 @@ def test_a_rerun_on_the_same_input_changes_nothing(generated, tmp_path):
     landing, _ = generated
     first = run(str(tmp_path / "wh"), str(landing))
     before = snapshots(tmp_path / "wh")
-    second = run(str(tmp_path / "wh"), str(landing))
+    messages = []
+    second = run(str(tmp_path / "wh"), str(landing), progress=messages.append)
+    assert messages == []  # nothing read, nothing built
     assert set(first.committed) == set(TABLES)
     assert second.committed == [] and second.ingested == {"customer": [], "accelerometer": [], "step_trainer": []}
     assert snapshots(tmp_path / "wh") == before
@@ -113,3 +115,14 @@ def test_a_failed_build_leaves_every_table_as_it_was(generated, tmp_path, monkey
     with pytest.raises(RuntimeError):
         run(str(tmp_path / "wh"), str(tmp_path / "more"))
     assert snapshots(tmp_path / "wh") == before
+
+
+def test_a_source_file_changed_in_place_is_ingested_again_under_another_name(tmp_path):
+    write_landing(tmp_path / "a", accelerometer=[READING])
+    run(str(tmp_path / "wh"), str(tmp_path / "a"))
+    write_landing(tmp_path / "b", accelerometer=[READING | {"timestamp": 2}])
+    shutil.copyfile(tmp_path / "b/accelerometer/landing/accelerometer-0.json",
+                    tmp_path / "a/accelerometer/landing/accelerometer-0.json")
+    (new,) = run(str(tmp_path / "wh"), str(tmp_path / "a")).ingested["accelerometer"]
+    assert new != "accelerometer-0.json"
+    assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM accelerometer_landing") == 2

@@ -20,7 +20,9 @@ def connect(scratch: Path | None = None, memory_limit: str = "1GB") -> duckdb.Du
     config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
     if scratch is not None:
         config["temp_directory"] = str(scratch / "duckdb.tmp")
-    return duckdb.connect(config=config)
+    con = duckdb.connect(config=config)
+    con.execute("SET enable_progress_bar = false")  # it would write into the command's output
+    return con
 
 
 class DuckDBEngine:

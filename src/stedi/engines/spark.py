@@ -64,12 +64,21 @@ class SparkEngine:
     name = "spark"
 
     def __init__(self, scratch: Path, master: str | None = None):
-        self.spark = spark_session(master)
+        self.master = master
+        self.session = None
+
+    @property
+    def spark(self):
+        """The session, started on first use: a run with nothing to build starts no JVM."""
+        if self.session is None:
+            self.session = spark_session(self.master)
+        return self.session
 
     def close(self) -> None:
-        for view in self.spark.catalog.listTables():
-            if view.isTemporary:
-                self.spark.catalog.dropTempView(view.name)
+        if self.session is not None:
+            for view in self.session.catalog.listTables():
+                if view.isTemporary:
+                    self.session.catalog.dropTempView(view.name)
 
     def parse_landing(self, source: Source, files: list[str], out_dir: Path) -> list[str]:
         """Read and validate every line of `files`; write (file, record, reason, typed columns)."""

@@ -7,6 +7,7 @@ Layout under the root (the seed's S3 layout): ``<source>/landing/*.json`` as rec
 
 import fcntl
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -56,12 +57,14 @@ class Warehouse:
         """Copy new landing files from `source_dir/<source>/landing/` in; return their names per source.
 
         `copy(source, src, dst)` writes a file's landing copy (the erasure filter passes its own).
-        A file whose landing copy the landing zone already holds is skipped, whatever its name.
+        A file whose landing copy the landing zone already holds is skipped, whatever its name;
+        a source file seen before, unchanged (size and modification time), is not even read.
         """
         source_dir = Path(source_dir)
         if not any((source_dir / s / "landing").is_dir() for s in SOURCES):
             raise FileNotFoundError(f"{source_dir} has no customer/, accelerometer/ or step_trainer/ landing folder")
-        copy = copy or (lambda source, src, dst: shutil.copyfile(src, dst))
+        seen_path = self.root / "_stedi" / "ingested.json"
+        seen = json.loads(seen_path.read_text()) if seen_path.exists() else {}
         new = {}
         for source in SOURCES:
             held = {}  # size -> paths; only files of equal size are hashed and compared
@@ -69,19 +72,31 @@ class Warehouse:
                 held.setdefault(path.stat().st_size, []).append(path)
             new[source] = []
             for path in sorted((source_dir / source / "landing").glob("*.json")):
-                tmp = self.landing_dir(source) / f".{path.name}.{uuid.uuid4().hex}.part"
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                copy(source, path, tmp)
-                size, digest = tmp.stat().st_size, _sha256(tmp)
-                if any(_sha256(p) == digest for p in held.get(size, [])):
-                    tmp.unlink()
+                stat = path.stat()
+                key, stamp = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
+                if seen.get(key) == stamp:
                     continue
-                target = self.landing_dir(source) / path.name
-                if target.exists():
-                    target = target.with_name(f"{path.stem}-{digest[:12]}{path.suffix}")
-                os.replace(tmp, target)
-                held.setdefault(size, []).append(target)
-                new[source].append(target.name)
+                if copy is None:
+                    candidate = path
+                else:
+                    candidate = self.landing_dir(source) / f".{path.name}.{uuid.uuid4().hex}.part"
+                    candidate.parent.mkdir(parents=True, exist_ok=True)
+                    copy(source, path, candidate)
+                size, digest = candidate.stat().st_size, _sha256(candidate)
+                if any(_sha256(p) == digest for p in held.get(size, [])):
+                    if candidate != path:
+                        candidate.unlink()
+                else:
+                    target = self.landing_dir(source) / path.name
+                    if target.exists():
+                        target = target.with_name(f"{path.stem}-{digest[:12]}{path.suffix}")
+                    _place(candidate, target, move=candidate != path)
+                    held.setdefault(size, []).append(target)
+                    new[source].append(target.name)
+                seen[key] = stamp
+        tmp = seen_path.with_suffix(f".{uuid.uuid4().hex}")
+        tmp.write_text(json.dumps(seen))
+        os.replace(tmp, seen_path)
         return new
 
     def salt(self) -> str:
@@ -115,6 +130,17 @@ class Warehouse:
             except BlockingIOError:
                 raise WarehouseBusy(f"another stedi run is writing to {self.root}; try again when it ends") from None
             yield
+
+
+def _place(src: Path, target: Path, move: bool) -> None:
+    """Put `src` at `target` atomically: readers see the whole file or none of it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if move:
+        os.replace(src, target)
+        return
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
 
 
 def _sha256(path: Path) -> str:
