@@ -4,7 +4,7 @@ import shutil
 
 import duckdb
 import pytest
-from conftest import scalar, write_landing
+from conftest import rows, scalar, write_landing
 
 from stedi import run
 from stedi.storage import catalog as ice
@@ -126,3 +126,11 @@ def test_a_source_file_changed_in_place_is_ingested_again_under_another_name(tmp
     (new,) = run(str(tmp_path / "wh"), str(tmp_path / "a")).ingested["accelerometer"]
     assert new != "accelerometer-0.json"
     assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM accelerometer_landing") == 2
+
+
+def test_file_names_with_quotes_and_spaces(tmp_path):
+    landing = write_landing(tmp_path / "in", accelerometer=[READING, "broken"])
+    (landing / "accelerometer/landing/accelerometer-0.json").rename(landing / "accelerometer/landing/o'brien 1.json")
+    run(str(tmp_path / "wh"), str(landing))
+    assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM accelerometer_landing") == 1
+    assert rows(tmp_path / "wh", "SELECT file FROM quarantine") == [("accelerometer/landing/o'brien 1.json",)]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from .landing import literal
 from .pipeline import run
 from .query import QueryError, open_warehouse
 from .schema import TABLES
@@ -61,7 +62,7 @@ def forget(warehouse: str, email: str) -> ForgetResult:
 
 def _table_sql(catalog, root: Path, name: str) -> str:
     files = ice.data_files(ice.load(catalog, str(root), name))
-    return f"read_parquet({files})" if files else "(SELECT NULL AS email, NULL AS owner_email WHERE false)"
+    return f"read_parquet([{', '.join(map(literal, files))}])" if files else "(SELECT NULL AS email, NULL AS owner_email WHERE false)"
 
 
 def _mentions(wh: Warehouse, catalog, email: str) -> bool:

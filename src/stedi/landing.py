@@ -70,3 +70,8 @@ def validated_sql(source: Source, lines: str) -> str:
 def quote(name: str) -> str:
     """Quote an identifier (DuckDB dialect; transpiled for other engines)."""
     return f'"{name}"'
+
+
+def literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"

@@ -17,7 +17,7 @@ from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, EqualTo
 from .contract import SOURCES, Source
 from .engines import make_engine
 from .generate import generate
-from .landing import validated_sql
+from .landing import literal, validated_sql
 from .storage import catalog as ice
 from .storage.tombstones import Tombstones
 from .storage.warehouse import Warehouse
@@ -133,7 +133,8 @@ def _refresh_landing(wh, catalog, eng, src: Source, scratch, result: RunResult, 
         rebuild = read_before is None or not read_before <= set(files)
         new = set(files) if rebuild else set(files) - read_before
         if new:
-            plans.append((name, table, key, rows if rebuild else AlwaysFalse(), sql, new | (set() if rebuild else read_before), new))
+            bookmark = new if rebuild else new | read_before
+            plans.append((name, table, key, rows if rebuild else AlwaysFalse(), sql, bookmark, new))
     if not plans:
         return
     read = sorted(set().union(*(new for *_, new in plans)))
@@ -141,8 +142,9 @@ def _refresh_landing(wh, catalog, eng, src: Source, scratch, result: RunResult, 
     parsed = eng.parse_landing(src, [files[name] for name in read], scratch / f"parsed-{src.name}")
     parsed_input = {"parsed": (parsed, [("file", "VARCHAR"), ("record", "VARCHAR"), ("reason", "VARCHAR"), *src.columns])}
     for name, table, key, replaced, sql, bookmark, new in plans:
-        listed = ", ".join(f"'{n}'" for n in sorted(new))
-        out = eng.write(f"{sql} AND regexp_replace(file, '^.*/', '') IN ({listed})", parsed_input, _data_dir(wh, name))
+        if new != set(read):  # the other table needed more files read than this one
+            sql += f" AND regexp_replace(file, '^.*/', '') IN ({', '.join(map(literal, sorted(new)))})"
+        out = eng.write(sql, parsed_input, _data_dir(wh, name))
         ice.replace(table, out, contract, key, replaced, {ice.FILES + key: "\n".join(sorted(bookmark))})
         if name not in result.committed:
             result.committed.append(name)

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 from .engines.duckdb import connect
-from .landing import quote
+from .landing import literal, quote
 from .storage import catalog as ice
 from .schema import TABLES
 
@@ -41,7 +41,7 @@ def connect_tables(warehouse: str) -> duckdb.DuckDBPyConnection:
         iceberg = ice.load(catalog, str(root), name, create=False)
         files = ice.data_files(iceberg) if iceberg is not None else []
         if files:
-            listed = ", ".join(f"'{f}'" for f in files)
+            listed = ", ".join(map(literal, files))
             body = f"SELECT * FROM read_parquet([{listed}])"
         else:
             body = "SELECT " + ", ".join(f"NULL::{t} AS {quote(c)}" for c, t in table.columns) + " WHERE false"

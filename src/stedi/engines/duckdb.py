@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from ..contract import Source
-from ..landing import quote, validated_sql
+from ..landing import literal, quote, validated_sql
 from .common import Inputs
 
 READ_ERRORS = {"INVALID ENCODING": "not valid UTF-8"}
@@ -49,7 +49,7 @@ class DuckDBEngine:
         self._bind(inputs, parameters)
         out_dir.mkdir(parents=True, exist_ok=True)
         self.con.execute(
-            f"COPY ({sql}) TO '{out_dir}' (FORMAT parquet, PER_THREAD_OUTPUT true, "
+            f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, PER_THREAD_OUTPUT true, "
             f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE 1000000)"
         )
         return sorted(str(p) for p in out_dir.glob("*.parquet"))
@@ -70,7 +70,7 @@ class DuckDBEngine:
 def _read_parquet(files: list[str], columns: list[tuple[str, str]]) -> str:
     if not files:
         return "SELECT " + ", ".join(f"NULL::{t} AS {quote(n)}" for n, t in columns) + " WHERE false"
-    listed = ", ".join(f"'{f}'" for f in files)
+    listed = ", ".join(map(literal, files))
     return f"SELECT * FROM read_parquet([{listed}])"
 
 
@@ -89,7 +89,7 @@ def _lines_sql(source: Source, files: list[str], scan: str) -> str:
     JSON still arrives whole; lines DuckDB cannot read (bad UTF-8, raw control characters) are
     recorded in its rejects table (see `_rejects_sql`).
     """
-    listed = ", ".join(f"'{f}'" for f in files)
+    listed = ", ".join(map(literal, files))
     read = (
         f"read_csv([{listed}], columns={{'line': 'VARCHAR'}}, header=false, delim='\x1e', quote='', "
         f"escape='', auto_detect=false, filename=true, ignore_errors=true, store_rejects=true, "
