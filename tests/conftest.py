@@ -54,7 +54,7 @@ def generated(tmp_path_factory):
 
 TABLE_NAMES = [
     "customer_landing", "accelerometer_landing", "step_trainer_landing", "quarantine", "customer_trusted",
-    "accelerometer_trusted", "customer_curated", "device_ownership", "step_trainer_trusted",
+    "accelerometer_trusted", "customer_curated", "device_ownership", "device_owners", "step_trainer_trusted",
     "machine_learning_curated",
 ]
 

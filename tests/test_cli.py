@@ -34,7 +34,7 @@ def test_run_prints_tables_and_the_accounting(tmp_path, capsys):
 
 def test_run_twice_commits_nothing_the_second_time(warehouse, capsys):
     assert main(["run", "--warehouse", warehouse]) == 0
-    assert "committed 0 table(s), 11 unchanged" in capsys.readouterr().out
+    assert "committed 0 table(s), 12 unchanged" in capsys.readouterr().out
 
 
 def test_run_alone_on_an_empty_warehouse_builds_the_built_in_sample(tmp_path, capsys):
@@ -42,7 +42,7 @@ def test_run_alone_on_an_empty_warehouse_builds_the_built_in_sample(tmp_path, ca
     out = capsys.readouterr().out
     assert "ingested" in out
     counts = {line.split()[0]: int(line.split()[2]) for line in out.splitlines() if line.endswith("+00:00")}
-    assert len(counts) == 11 and counts["machine_learning_curated"] > 0
+    assert len(counts) == 12 and counts["machine_learning_curated"] > 0
 
 
 def test_query_table_format(warehouse, capsys):
@@ -95,7 +95,7 @@ def test_tables_lists_zone_rows_location_and_commit(warehouse, capsys):
     lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:]}
     assert list(lines) == ["customer_landing", "accelerometer_landing", "step_trainer_landing", "quarantine",
                            "customer_trusted", "accelerometer_trusted", "customer_curated", "device_ownership",
-                           "step_trainer_trusted", "machine_learning_curated", "data_quality"]
+                           "device_owners", "step_trainer_trusted", "machine_learning_curated", "data_quality"]
     name, zone, count, location, committed = lines["machine_learning_curated"]
     assert (zone, count) == ("curated", "1")
     assert location.endswith("/step_trainer/curated") and committed.endswith("+00:00")

@@ -37,6 +37,7 @@ def test_device_ownership_is_recovered_despite_the_serial_defect(built):
     _, warehouse, truth = built
     owners = dict(rows(warehouse, "SELECT serialnumber, owner_email FROM device_ownership WHERE owner_email IS NOT NULL"))
     assert owners == truth["device_owner"]
+    assert dict(rows(warehouse, "SELECT serialnumber, owner_email FROM device_owners")) == truth["device_owner"]
     unresolved = rows(warehouse, "SELECT serialnumber FROM device_ownership WHERE owner_email IS NULL ORDER BY 1")
     assert [s for (s,) in unresolved] == truth["unresolved_devices"]
     # The defect is real in this data: most customers declare one of a few shared serials ...

@@ -90,3 +90,25 @@ def test_late_consent_brings_the_customer_in_on_the_next_run(tmp_path):
     write_landing(tmp_path / "consent", customer=[customer("p@x.com", 1_660_000_000_000, 1_660_000_000_000)])
     run(str(tmp_path / "wh"), str(tmp_path / "consent"))
     assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM machine_learning_curated") == 3
+
+
+def test_coverage_that_moves_without_changing_an_owner_rebuilds_nothing_downstream(tmp_path):
+    def phone(email, t):
+        return {"user": email, "timestamp": t, "x": 1, "y": 1, "z": 1}
+
+    times = range(1_655_000_000_000, 1_655_000_000_010)
+    later = range(1_656_000_000_000, 1_656_000_000_010)
+    write_landing(
+        tmp_path / "first",
+        customer=[customer("a@x.com", 1, 1), customer("b@x.com", 1, 1)],
+        accelerometer=[phone("a@x.com", t) for t in times] + [phone("b@x.com", t) for t in later[:4]],
+        step_trainer=[{"sensorReadingTime": t, "serialNumber": serial, "distanceFromObject": 5}
+                      for serial, ts in (("dev-a", times), ("dev-b", later)) for t in ts],
+    )
+    run(str(tmp_path / "wh"), str(tmp_path / "first"))
+    write_landing(tmp_path / "more", accelerometer=[phone("b@x.com", later[4])])
+    result = run(str(tmp_path / "wh"), str(tmp_path / "more"))
+    assert rows(tmp_path / "wh", "SELECT serialnumber, coverage FROM device_ownership WHERE owner_email IS NULL") == [
+        ("dev-b", 0.5)]
+    assert "device_ownership" in result.committed
+    assert not {"device_owners", "step_trainer_trusted", "machine_learning_curated"} & set(result.committed)

@@ -14,12 +14,12 @@ EXPECTED = {
     "any": {
         "customer_landing": 956, "accelerometer_landing": 81273, "step_trainer_landing": 28680, "quarantine": 0,
         "customer_trusted": 482, "accelerometer_trusted": 40981, "customer_curated": 482,
-        "device_ownership": 956, "step_trainer_trusted": 14460, "machine_learning_curated": 40981,
+        "device_ownership": 956, "device_owners": 482, "step_trainer_trusted": 14460, "machine_learning_curated": 40981,
     },
     "as-of": {
         "customer_landing": 956, "accelerometer_landing": 81273, "step_trainer_landing": 28680, "quarantine": 0,
         "customer_trusted": 482, "accelerometer_trusted": 32025, "customer_curated": 464,
-        "device_ownership": 956, "step_trainer_trusted": 11297, "machine_learning_curated": 32025,
+        "device_ownership": 956, "device_owners": 482, "step_trainer_trusted": 11297, "machine_learning_curated": 32025,
     },
 }
 CASES = [(policy, table, count) for policy, counts in EXPECTED.items() for table, count in counts.items()]

@@ -31,7 +31,7 @@ SOURCES = {
                    - (SELECT COUNT(*) FROM step_trainer_trusted) AS "duplicate reading"
         FROM (SELECT o.owner_email, c.email, $as_of AND s.sensorreadingtime < c.sharewithresearchasofdate AS before
               FROM step_trainer_landing AS s
-              LEFT JOIN device_ownership AS o ON s.serialnumber = o.serialnumber
+              LEFT JOIN device_owners AS o ON s.serialnumber = o.serialnumber
               LEFT JOIN customer_curated AS c ON c.email = o.owner_email) AS rows"""),
 }
 

@@ -145,8 +145,8 @@ def _refresh_landing(wh, catalog, eng, src: Source, scratch, result: RunResult, 
         if new != set(read):  # the other table needed more files read than this one
             sql += f" AND regexp_replace(file, '^.*/', '') IN ({', '.join(map(literal, sorted(new)))})"
         out = eng.write(sql, parsed_input, _data_dir(wh, name))
-        ice.replace(table, out, contract, key, replaced, {ice.FILES + key: "\n".join(sorted(bookmark))})
-        if name not in result.committed:
+        changed = ice.replace(table, out, contract, key, replaced, {ice.FILES + key: "\n".join(sorted(bookmark))})
+        if changed and name not in result.committed:
             result.committed.append(name)
 
 
@@ -168,12 +168,13 @@ def _build(wh, catalog, eng, table: Table, parameters, salt_digest, result: RunR
         grown, added = delta
         progress(f"appending to {table.name} what {grown} adds")
         sql = table.sql if not table.distinct else f"SELECT * FROM ({table.sql}) AS added EXCEPT SELECT * FROM {table.name}"
-        files = eng.write(sql, {**sources, grown: (added, sources[grown][1]), table.name: current},
-                          _data_dir(wh, table.name), parameters)
+        files = ice.non_empty(eng.write(sql, {**sources, grown: (added, sources[grown][1]), table.name: current},
+                                        _data_dir(wh, table.name), parameters))
         # The old rows passed their checks, every other input is unchanged, and the append holds
         # no row the table has: checking the appended rows checks the table.
-        _check(wh, catalog, eng, table, files, parameters, result)
-        ice.replace(target, files, rule, rows=AlwaysFalse(), properties=properties)
+        if files:
+            _check(wh, catalog, eng, table, files, parameters, result)
+        changed = ice.replace(target, files, rule, rows=AlwaysFalse(), properties=properties)
     else:
         progress(f"building {table.name}")
         files = eng.write(table.sql, sources, _data_dir(wh, table.name), parameters)
@@ -182,8 +183,9 @@ def _build(wh, catalog, eng, table: Table, parameters, salt_digest, result: RunR
             ice.set_properties(target, {ice.FINGERPRINT: rule, **properties})
             return
         _check(wh, catalog, eng, table, files, parameters, result)
-        ice.replace(target, files, rule, properties=properties)
-    result.committed.append(table.name)
+        changed = ice.replace(target, files, rule, properties=properties)
+    if changed:
+        result.committed.append(table.name)
 
 
 def _appended(table: Table, upstream, built_from) -> tuple[str, list[str]] | None:

@@ -115,6 +115,8 @@ _ALL = [
         ),
         "device_ownership",
     ),
+    Table("device_owners", "trusted", "step_trainer/device_owners",
+          (("serialnumber", "VARCHAR"), ("owner_email", "VARCHAR")), "device_owners"),
     Table("step_trainer_trusted", "trusted", "step_trainer/trusted", tuple(_STEP_TRAINER), "step_trainer_trusted",
           appends_from=("step_trainer_landing",), distinct=True),
     Table(

@@ -3,8 +3,7 @@
 -- other people's phones. No direct identifiers: the customer is a salted SHA-256 pseudonym.
 WITH owners AS (
     SELECT o.serialnumber, o.owner_email, SHA256(p.salt || o.owner_email) AS customer_key
-    FROM device_ownership AS o CROSS JOIN run_parameters AS p
-    WHERE o.owner_email IS NOT NULL
+    FROM device_owners AS o CROSS JOIN run_parameters AS p
 )
 SELECT s.sensorreadingtime, s.serialnumber, s.distancefromobject, a.x, a.y, a.z, o.customer_key
 FROM step_trainer_trusted AS s

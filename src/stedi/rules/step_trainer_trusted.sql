@@ -2,7 +2,7 @@
 -- Under the 'as-of' consent policy only readings at or after the owner's consent date count.
 SELECT DISTINCT s.sensorreadingtime, s.serialnumber, s.distancefromobject
 FROM step_trainer_landing AS s
-JOIN device_ownership AS o ON s.serialnumber = o.serialnumber
+JOIN device_owners AS o ON s.serialnumber = o.serialnumber
 JOIN customer_curated AS c ON o.owner_email = c.email
 CROSS JOIN run_parameters AS p
 WHERE p.consent_policy = 'any' OR s.sensorreadingtime >= c.sharewithresearchasofdate
@@ -20,7 +20,7 @@ GROUP BY sensorreadingtime, serialnumber, distancefromobject HAVING COUNT(*) > 1
 
 -- check consent: every reading is of a device whose owner is curated (under the active policy)
 SELECT s.* FROM step_trainer_trusted AS s
-LEFT JOIN device_ownership AS o ON o.serialnumber = s.serialnumber
+LEFT JOIN device_owners AS o ON o.serialnumber = s.serialnumber
 LEFT JOIN customer_curated AS c ON c.email = o.owner_email
 CROSS JOIN run_parameters AS p
 WHERE c.email IS NULL OR (p.consent_policy = 'as-of' AND s.sensorreadingtime < c.sharewithresearchasofdate)

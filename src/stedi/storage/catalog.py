@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
@@ -58,6 +59,11 @@ def data_files(table: IcebergTable, snapshot_id: int | None = None) -> list[str]
     return [task.file.file_path.removeprefix("file://") for task in scan.plan_files()]
 
 
+def non_empty(files: list[str]) -> list[str]:
+    """The Parquet files that hold at least one row."""
+    return [f for f in files if pq.read_metadata(f).num_rows]
+
+
 def fingerprint(table: IcebergTable, key: str = "") -> str | None:
     return table.properties.get(FINGERPRINT + key)
 
@@ -88,14 +94,15 @@ def replace(
     key: str = "",
     rows: BooleanExpression = AlwaysTrue(),
     properties: dict[str, str] | None = None,
-) -> None:
+) -> bool:
     """Replace the data files holding `rows` (none: append) with `files`, as one snapshot in one
-    atomic commit.
+    atomic commit; return whether there was anything to change (else only `properties` are set).
 
     A data file is replaced whole: each holds the rows of one `rows` filter only (the quarantine
     keeps one file set per source).
     """
     old = [task.file for task in table.scan(row_filter=rows).plan_files()]
+    files = non_empty(files)  # an empty append is no change
     with table.transaction() as tx:
         if table.metadata.name_mapping() is None:
             tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: table.schema().name_mapping.model_dump_json()})
@@ -108,6 +115,7 @@ def replace(
                 for data_file in parquet_files_to_data_files(table.io, tx.table_metadata, iter(files)):
                     overwrite.append_data_file(data_file)
         tx.set_properties({FINGERPRINT + key: inputs, **(properties or {})})
+    return bool(files or old)
 
 
 def expire_snapshots(table: IcebergTable, older_than: datetime) -> int:

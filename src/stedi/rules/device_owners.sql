@@ -1,0 +1,6 @@
+-- device_owners: the resolved owner of each device, from device_ownership. Tables built from it
+-- change only when an owner changes, not when the coverage figures of device_ownership move.
+SELECT serialnumber, owner_email FROM device_ownership WHERE owner_email IS NOT NULL
+
+-- check unique_serial: one owner per device
+SELECT serialnumber FROM device_owners GROUP BY serialnumber HAVING COUNT(*) > 1
