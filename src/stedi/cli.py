@@ -84,6 +84,8 @@ def _run(args) -> int:
     for source, names in result.ingested.items():
         if names:
             print(f"ingested {len(names)} new {source} file(s)")
+    for problem in result.skipped:
+        print(f"skipped: {problem}")
     print(f"committed {len(result.committed)} table(s), {len(result.unchanged)} unchanged")
     if result.checks:
         warnings = [f"{r.check.table}.{r.check.name}: {r.violations} rows" for r in result.checks if not r.passed]

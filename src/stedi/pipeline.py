@@ -45,6 +45,7 @@ class RunResult:
     warehouse: str
     ingested: dict[str, list[str]] = field(default_factory=dict)
     committed: list[str] = field(default_factory=list)  # tables that got a new snapshot
+    skipped: list[str] = field(default_factory=list)  # landing files that could not be read
     checks: list[CheckResult] = field(default_factory=list)
 
     @property
@@ -76,11 +77,11 @@ def run(
         tombstones = Tombstones(wh)
         copy = tombstones.copy if tombstones.hashes else None
         if source is not None:
-            result.ingested = wh.ingest(source, copy)
+            result.ingested, result.skipped = wh.ingest(source, copy)
         elif wh.is_empty():
             progress("empty landing zone: generating the built-in sample")
             generate(scratch / "sample", customers=200, seed=0)
-            result.ingested = wh.ingest(scratch / "sample")
+            result.ingested, result.skipped = wh.ingest(scratch / "sample")
         catalog = ice.open_catalog(str(wh.root))
         with make_engine(engine, scratch, **engine_options) as eng:
             for src in SOURCES.values():

@@ -13,6 +13,7 @@ from ..landing import literal, quote, validated_sql
 from .common import Inputs
 
 READ_ERRORS = {"INVALID ENCODING": "not valid UTF-8"}
+MAX_LINE_BYTES = 16 << 20  # a longer landing line is quarantined, cut
 
 
 def connect(scratch: Path | None = None, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
@@ -85,14 +86,15 @@ def _empty_lines(source: Source) -> str:
 def _lines_sql(source: Source, files: list[str], scan: str) -> str:
     """One row per landing line of `files`, in the shape `landing.validated_sql` takes.
 
-    Lines are read as text (a record separator as delimiter, no quoting), so a line that is not
-    JSON still arrives whole; lines DuckDB cannot read (bad UTF-8, raw control characters) are
-    recorded in its rejects table (see `_rejects_sql`).
+    Lines are read as text (control characters no JSON line holds as delimiter, no quoting, any
+    of CR, LF and CRLF ending a line), so a line that is not JSON still arrives whole; lines
+    DuckDB cannot read (bad UTF-8) are recorded in its rejects table (see `_rejects_sql`).
     """
     listed = ", ".join(map(literal, files))
     read = (
-        f"read_csv([{listed}], columns={{'line': 'VARCHAR'}}, header=false, delim='\x1e', quote='', "
-        f"escape='', auto_detect=false, filename=true, ignore_errors=true, store_rejects=true, "
+        f"read_csv([{listed}], columns={{'line': 'VARCHAR'}}, header=false, delim='\x1e\x1f\x1e\x1f', quote='', "
+        f"escape='', auto_detect=false, new_line='\\n', strict_mode=false, max_line_size={MAX_LINE_BYTES}, buffer_size={2 * MAX_LINE_BYTES}, "
+        f"filename=true, ignore_errors=true, store_rejects=true, "
         f"rejects_table='{scan}_rejects', rejects_scan='{scan}_scans')"
     )
     return tokenize_sql(source, f"(SELECT filename AS file, line AS record FROM {read} WHERE line IS NOT NULL)")

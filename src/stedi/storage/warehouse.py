@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import uuid
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import SOURCES
+
+GLOB_CHARACTERS = re.compile(r"[*?\[\]{}]")  # engines read landing paths as glob patterns
 
 
 class WarehouseBusy(Exception):
@@ -53,8 +56,9 @@ class Warehouse:
     def is_empty(self) -> bool:
         return not any(self.landing_files(source) for source in SOURCES)
 
-    def ingest(self, source_dir: str | os.PathLike, copy=None) -> dict[str, list[str]]:
-        """Copy new landing files from `source_dir/<source>/landing/` in; return their names per source.
+    def ingest(self, source_dir: str | os.PathLike, copy=None) -> tuple[dict[str, list[str]], list[str]]:
+        """Copy new landing files from `source_dir/<source>/landing/` in; return their names per
+        source, and what could not be read (a sentence each: reported, not fatal).
 
         `copy(source, src, dst)` writes a file's landing copy (the erasure filter passes its own).
         A file whose landing copy the landing zone already holds is skipped, whatever its name;
@@ -65,29 +69,37 @@ class Warehouse:
             raise FileNotFoundError(f"{source_dir} has no customer/, accelerometer/ or step_trainer/ landing folder")
         seen_path = self.root / "_stedi" / "ingested.json"
         seen = json.loads(seen_path.read_text()) if seen_path.exists() else {}
-        new = {}
+        new, skipped = {}, []
         for source in SOURCES:
             held = {}  # size -> paths; only files of equal size are hashed and compared
             for path in self.landing_files(source):
                 held.setdefault(path.stat().st_size, []).append(path)
             new[source] = []
             for path in sorted((source_dir / source / "landing").glob("*.json")):
+                if not path.is_file():
+                    skipped.append(f"{path} is not a file")
+                    continue
                 stat = path.stat()
                 key, stamp = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
                 if seen.get(key) == stamp:
                     continue
-                if copy is None:
-                    candidate = path
-                else:
-                    candidate = self.landing_dir(source) / f".{path.name}.{uuid.uuid4().hex}.part"
-                    candidate.parent.mkdir(parents=True, exist_ok=True)
-                    copy(source, path, candidate)
-                size, digest = candidate.stat().st_size, _sha256(candidate)
+                candidate = path
+                try:
+                    if copy is not None:
+                        candidate = self.landing_dir(source) / f".{path.name}.{uuid.uuid4().hex}.part"
+                        candidate.parent.mkdir(parents=True, exist_ok=True)
+                        copy(source, path, candidate)
+                    size, digest = candidate.stat().st_size, _sha256(candidate)
+                except OSError as error:
+                    skipped.append(f"{path} cannot be read ({error.strerror or error})")
+                    if candidate != path:
+                        candidate.unlink(missing_ok=True)
+                    continue
                 if any(_sha256(p) == digest for p in held.get(size, [])):
                     if candidate != path:
                         candidate.unlink()
                 else:
-                    target = self.landing_dir(source) / path.name
+                    target = self.landing_dir(source) / GLOB_CHARACTERS.sub("_", path.name)
                     if target.exists():
                         target = target.with_name(f"{path.stem}-{digest[:12]}{path.suffix}")
                     _place(candidate, target, move=candidate != path)
@@ -97,7 +109,7 @@ class Warehouse:
         tmp = seen_path.with_suffix(f".{uuid.uuid4().hex}")
         tmp.write_text(json.dumps(seen))
         os.replace(tmp, seen_path)
-        return new
+        return new, skipped
 
     def salt(self) -> str:
         """The per-warehouse secret behind pseudonymous keys (STEDI_SALT overrides the stored one)."""
