@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..contract import SOURCES
 
-GLOB_CHARACTERS = re.compile(r"[*?\[\]{}]")  # engines read landing paths as glob patterns
+GLOB_CHARACTERS = re.compile(r"[*?\[\]]")  # engines read landing paths as glob patterns
 
 
 class WarehouseBusy(Exception):
