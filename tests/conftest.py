@@ -8,6 +8,15 @@ import pytest
 from stedi import query, run
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "stedi"
+FIXED_SALT = "test-salt"  # pseudonymous keys must not depend on which warehouse made them
+
+
+@pytest.fixture(scope="module")
+def salted():
+    """STEDI_SALT fixed for a whole module, so warehouses built apart have the same keys."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STEDI_SALT", FIXED_SALT)
+        yield
 
 
 def write_landing(folder: Path, **sources: list) -> Path:

@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import contents
+from conftest import FIXED_SALT, contents
 
 from stedi import generate, run
 from stedi.query import connect_tables
 from stedi.storage.warehouse import Warehouse, WarehouseBusy
 
-SALT = "concurrency-test-salt"
+SALT = FIXED_SALT
 ENV = {**os.environ, "STEDI_SALT": SALT}
 BUSY = "error: another stedi run is writing to {root}; try again when it ends"
 
@@ -31,13 +31,6 @@ while not os.path.exists(go):
     time.sleep(0.0002)
 sys.exit(stedi.cli.main(sys.argv[3:]))
 """
-
-
-@pytest.fixture(scope="module")
-def salted():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STEDI_SALT", SALT)
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -30,24 +30,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import TABLE_NAMES, contents
+from conftest import FIXED_SALT, TABLE_NAMES, contents
 
 from stedi import generate, run
 from stedi.query import connect_tables
 from stedi.schema import TABLES
 from stedi.storage import catalog as ice
 
-SALT = "crash-test-salt"  # pseudonymous keys must not depend on which warehouse made them
+SALT = FIXED_SALT
 SEED = 20240601
 KILLS = {"empty": (18, 12), "partial": (10, 10)}  # (over the whole run, over the part after the imports)
 PROGRESS = re.compile(r"^… (?:reading \d+ new (\w+) landing|building (\w+)|appending to (\w+) what)")
-
-
-@pytest.fixture(scope="module")
-def salted():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("STEDI_SALT", SALT)
-        yield
 
 
 @pytest.fixture(scope="module")
