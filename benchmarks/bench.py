@@ -6,7 +6,7 @@
 For each scale (a customer count) it generates landing data once, then measures in fresh
 subprocesses: a bare DuckDB read of the accelerometer landing JSON (the floor any pipeline pays to
 read its input), and for each engine a full `stedi run` into a fresh warehouse, a no-op rerun on
-the unchanged warehouse, and a rerun after ~1% more accelerometer data lands as a new file.
+the unchanged warehouse, and a rerun after ~1% more accelerometer data lands in the source folder as a new file.
 Wall seconds, and peak RSS and CPU seconds of the whole process tree (the Spark JVM and its Python
 workers are children of `stedi`), sampled every 50 ms from /proc. Each measurement waits (up to 2
 minutes) for other processes to leave the CPUs idle, and reports how busy they kept them anyway.
@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +36,7 @@ import stedi
 from stedi.generate import generate
 
 EXTRA_FRACTION = 0.01  # the incremental batch: 1% of the accelerometer lines
+PLUS_FILE = "accelerometer-plus.json"  # the name it lands by in the source folder
 SAMPLE_SECONDS = 0.05  # RSS sampling interval
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -76,7 +78,7 @@ class Scale:
 
     customers: int
     landing: Path  # 99% of the accelerometer lines, everything else whole
-    plus: Path  # the same files (hard links) and the held-back 1% as one new file
+    extra: Path  # the held-back 1%, landed as one new file for the +1% run (see `landed`)
     extra_rows: int
 
 
@@ -173,7 +175,8 @@ def prepare(folder: Path, customers: int) -> Scale:
     generated data set. A batch from another seed would name unknown customers and mostly be dropped
     at the first join, flattering the incremental figure.
     """
-    landing, plus, extra = folder / "landing", folder / "plus", folder / "extra.json"
+    landing, extra = folder / "landing", folder / "extra.json"
+    (landing / "accelerometer" / "landing" / PLUS_FILE).unlink(missing_ok=True)  # left by an interrupted bench
     done = folder / "ready"
     if not done.exists():
         shutil.rmtree(folder, ignore_errors=True)
@@ -182,12 +185,10 @@ def prepare(folder: Path, customers: int) -> Scale:
         generate(landing, customers=customers, seed=0)
         say(f"generated in {time.monotonic() - started:.1f} s; holding back {EXTRA_FRACTION:.0%} of accelerometer")
         hold_back(accelerometer_files(landing), extra)
-        shutil.copytree(landing, plus, copy_function=os.link)
-        os.link(extra, plus / "accelerometer" / "landing" / "accelerometer-plus.json")
         done.touch()
     with open(extra, "rb") as handle:
         extra_rows = sum(1 for _ in handle)
-    return Scale(customers, landing, plus, extra_rows)
+    return Scale(customers, landing, extra, extra_rows)
 
 
 def accelerometer_files(landing: Path) -> list[Path]:
@@ -219,6 +220,17 @@ def hold_back(files: list[Path], extra: Path) -> None:
     extra.write_bytes(b"".join(tails))
 
 
+@contextmanager
+def landed(extra: Path, landing: Path):
+    """`extra` as a new accelerometer file of the `landing` folder (a hard link), for one run."""
+    target = landing / "accelerometer" / "landing" / PLUS_FILE
+    os.link(extra, target)
+    try:
+        yield
+    finally:
+        target.unlink()
+
+
 def bare_read(landing: Path) -> Measurement:
     """A bare DuckDB read of every accelerometer landing data file, all columns, in a fresh process."""
     files = [str(f) for f in accelerometer_files(landing)]
@@ -240,9 +252,10 @@ def bench_engine(engine: str, scale: Scale, root: Path, repeat: int) -> EngineFi
     for n in range(repeat):
         warehouse = root / f"warehouse-{engine}"
         shutil.rmtree(warehouse, ignore_errors=True)
-        for kind, source in (("full", scale.landing), ("noop", scale.landing), ("plus", scale.plus)):
+        for kind in ("full", "noop", "plus"):
             say(f"{scale.customers} customers, {engine}, {kind} run {n + 1}/{repeat}")
-            result = measure(stedi_run(engine, source, warehouse))
+            with landed(scale.extra, scale.landing) if kind == "plus" else nullcontext():
+                result = measure(stedi_run(engine, scale.landing, warehouse))
             report_run(result)
             getattr(figures, kind).append(result)
         shutil.rmtree(warehouse, ignore_errors=True)  # a warehouse holds a copy of the landing data

@@ -1,6 +1,7 @@
 """Shared fixtures: landing folders the tests write, and warehouses built from them."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,20 @@ def write_landing(folder: Path, **sources: list) -> Path:
         text = "".join((json.dumps(line) if isinstance(line, dict) else line) + "\n" for line in lines)
         (landing / f"{source}-{len(list(landing.iterdir()))}.json").write_text(text)
     return folder
+
+
+def hold_back_phone_readings(landing: Path, emails: list[str], out: Path) -> tuple[Path, Path]:
+    """Split `landing` into out/first (everything but the phone readings of `emails`) and out/late
+    (those readings, in files of the same names)."""
+    first, late = out / "first", out / "late"
+    shutil.copytree(landing, first, ignore=shutil.ignore_patterns("accelerometer*"))
+    for path in (landing / "accelerometer/landing").glob("*.json"):
+        lines = path.read_text().splitlines(keepends=True)
+        held = [line for line in lines if any(f'"{email}"' in line for email in emails)]
+        for folder, part in ((first, [line for line in lines if line not in held]), (late, held)):
+            (folder / "accelerometer/landing").mkdir(parents=True, exist_ok=True)
+            (folder / "accelerometer/landing" / path.name).write_text("".join(part))
+    return first, late
 
 
 def scalar(warehouse, sql: str):

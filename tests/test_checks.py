@@ -1,5 +1,7 @@
 """Data-quality checks run after each build; a failing blocking check stops that table's commit."""
 
+from dataclasses import replace
+
 import pytest
 from conftest import rows, scalar, write_landing
 
@@ -34,10 +36,10 @@ def rule_without_consent_filter(monkeypatch):
     original = schema._rule_file
 
     def broken(rule):
-        sql, checks = original(rule)
+        rule_file = original(rule)
         if rule == "customer_trusted":
-            sql = sql.replace("AND sharewithresearchasofdate IS NOT NULL", "")
-        return sql, checks
+            return replace(rule_file, sql=rule_file.sql.replace("AND sharewithresearchasofdate IS NOT NULL", ""))
+        return rule_file
 
     monkeypatch.setattr(schema, "_rule_file", broken)
 

@@ -189,10 +189,6 @@ print("\\n".join(errors))
 """
 
 
-@pytest.mark.xfail(strict=True, reason="storage/catalog.py open_catalog: SqlCatalog creates its tables and "
-                                       "create_namespace_if_not_exists adds the namespace check-then-insert, and "
-                                       "query.connect_tables (a reader) runs it too: on a new warehouse a reader "
-                                       "and `stedi run` race, one fails with sqlite IntegrityError/OperationalError")
 def test_a_reader_racing_the_first_run_of_a_new_warehouse_breaks_neither(tmp_path):
     rounds = 40
     for i in range(rounds):

@@ -1,7 +1,7 @@
 """Incremental runs: each run reads only new landing files, and ends equal to a one-shot run."""
 
 import pytest
-from conftest import contents, rows, scalar, write_landing
+from conftest import contents, hold_back_phone_readings, rows, scalar, write_landing
 
 from stedi import run
 from stedi.maintenance import history
@@ -112,3 +112,22 @@ def test_coverage_that_moves_without_changing_an_owner_rebuilds_nothing_downstre
         ("dev-b", 0.5)]
     assert "device_ownership" in result.committed
     assert not {"device_owners", "step_trainer_trusted", "machine_learning_curated"} & set(result.committed)
+
+
+def test_phone_readings_that_resolve_owners_are_appended_all_the_way_down(generated, tmp_path):
+    """The owners' phone readings arrive after everything else: the next run resolves their devices,
+    and every table that follows (owners, device readings, ML pairs) appends, ending equal to one run."""
+    landing, truth = generated
+    late_owners = sorted(set(truth["device_owner"].values()))[:5]
+    first, late = hold_back_phone_readings(landing, late_owners, tmp_path)
+    run(str(tmp_path / "wh"), str(first))
+    owned = f"SELECT COUNT(*) FROM device_owners WHERE owner_email IN ({', '.join(map(repr, late_owners))})"
+    assert scalar(tmp_path / "wh", owned) == 0
+
+    result = run(str(tmp_path / "wh"), str(late))
+    assert scalar(tmp_path / "wh", owned) == len(late_owners)
+    for table in ("customer_curated", "device_owners", "step_trainer_trusted", "machine_learning_curated"):
+        last = history(str(tmp_path / "wh"), table)[-1]
+        assert table in result.committed and (last.operation, last.deleted_rows) == ("append", 0), table
+    run(str(tmp_path / "one-shot"), str(landing))
+    assert contents(tmp_path / "wh") == contents(tmp_path / "one-shot")

@@ -45,8 +45,9 @@ def test_vacuum_expires_old_snapshots_and_deletes_their_files(generated, warehou
     landing, _ = generated
     more = tmp_path / "more"
     (more / "customer/landing").mkdir(parents=True)
-    (more / "customer/landing/late.json").write_text(
-        '{"email": "late@x.com", "lastUpdateDate": 1, "shareWithResearchAsOfDate": 1}\n')
+    withdrawing = scalar(warehouse, "SELECT MIN(email) FROM customer_trusted")  # rewrites customer_trusted
+    (more / "customer/landing/withdrawal.json").write_text(
+        f'{{"email": "{withdrawing}", "lastUpdateDate": 1900000000000}}\n')
     run(str(warehouse), str(more))
     table = ice.load(ice.open_catalog(str(warehouse)), str(warehouse), "customer_trusted")
     first = history(str(warehouse), "customer_trusted")[0].snapshot_id

@@ -1,7 +1,7 @@
 """Spark builds exactly the tables DuckDB builds, from the same rules (skipped without Java)."""
 
 import pytest
-from conftest import REAL_DATA, contents, rows, write_landing
+from conftest import REAL_DATA, contents, hold_back_phone_readings, rows, write_landing
 
 from stedi import run
 from stedi.engines.spark import java_available
@@ -70,3 +70,14 @@ def test_either_engine_continues_a_warehouse_the_other_built(generated, tmp_path
     run(str(tmp_path / "mixed"), None, "as-of", engine="spark")
     run(str(tmp_path / "duck"), str(landing), "as-of", engine="duckdb")
     assert contents(tmp_path / "mixed") == contents(tmp_path / "duck")
+
+
+def test_spark_appends_and_recomputes_what_late_readings_change_like_duckdb(generated, tmp_path):
+    """The incremental path (appends over grown inputs, recomputed device rows) in Spark SQL."""
+    landing, truth = generated
+    first, late = hold_back_phone_readings(landing, sorted(set(truth["device_owner"].values()))[:5], tmp_path)
+    run(str(tmp_path / "spark"), str(first), engine="spark")
+    result = run(str(tmp_path / "spark"), str(late), engine="spark")
+    assert {"device_ownership", "step_trainer_trusted", "machine_learning_curated"} <= set(result.committed)
+    run(str(tmp_path / "duckdb"), str(landing), engine="duckdb")
+    assert contents(tmp_path / "spark") == contents(tmp_path / "duckdb")

@@ -37,7 +37,8 @@ def forget(warehouse: str, email: str) -> ForgetResult:
         if not _mentions(wh, catalog, email):
             raise QueryError(f"no customer with the email {email} in {root}")
         devices = _owned_devices(wh, catalog, email)
-        policy = ice.load(catalog, str(root), "customer_trusted").properties.get(ice.CONSENT_POLICY, "any")
+        trusted = ice.load(catalog, str(root), "customer_trusted", create=False)
+        policy = trusted.properties.get(ice.CONSENT_POLICY, "any") if trusted is not None else "any"
         tombstones = Tombstones(wh)
         tombstones.add([email, *devices])
         removed = {}
@@ -61,7 +62,8 @@ def forget(warehouse: str, email: str) -> ForgetResult:
 
 
 def _table_sql(catalog, root: Path, name: str) -> str:
-    files = ice.data_files(ice.load(catalog, str(root), name))
+    table = ice.load(catalog, str(root), name, create=False)
+    files = ice.data_files(table) if table is not None else []
     return f"read_parquet([{', '.join(map(literal, files))}])" if files else "(SELECT NULL AS email, NULL AS owner_email WHERE false)"
 
 

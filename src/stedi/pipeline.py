@@ -6,14 +6,17 @@ the same input commits nothing. Every table changes by one atomic Iceberg commit
 """
 
 import hashlib
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cache
 
 import pyarrow as pa
 
 from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, EqualTo
 
+from . import incremental
 from .contract import SOURCES, Source
 from .engines import make_engine
 from .generate import generate
@@ -83,18 +86,19 @@ def run(
             generate(scratch / "sample", customers=200, seed=0)
             result.ingested, result.skipped = wh.ingest(scratch / "sample")
         catalog = ice.open_catalog(str(wh.root))
+        load = cache(lambda name: ice.load(catalog, str(wh.root), name))  # commits update a loaded table
         with make_engine(engine, scratch, **engine_options) as eng:
             for src in SOURCES.values():
                 if src.table in needed:
-                    _refresh_landing(wh, catalog, eng, src, scratch, result, progress)
+                    _refresh_landing(wh, load, eng, src, scratch, result, progress)
             parameters = {"consent_policy": consent_policy, "salt": wh.salt()}
             salt_digest = _digest(parameters["salt"])
             try:
                 for name in BUILD_ORDER:
                     if name in needed:
-                        _build(wh, catalog, eng, TABLES[name], parameters, salt_digest, result, progress)
+                        _build(wh, load, eng, TABLES[name], parameters, salt_digest, result, progress)
             finally:
-                _record_checks(wh, catalog, result)
+                _record_checks(load, result)
     return result
 
 
@@ -112,7 +116,7 @@ def _with_inputs(names: list[str]) -> set[str]:
     return needed
 
 
-def _refresh_landing(wh, catalog, eng, src: Source, scratch, result: RunResult, progress) -> None:
+def _refresh_landing(wh, load, eng, src: Source, scratch, result: RunResult, progress) -> None:
     """Append the rows and the quarantined lines of `src`'s landing files not read before.
 
     The landing table and the quarantine each bookmark the files they have read (so a run cut
@@ -129,7 +133,7 @@ def _refresh_landing(wh, catalog, eng, src: Source, scratch, result: RunResult, 
     ]
     plans = []
     for name, key, rows, sql in targets:
-        table = ice.load(catalog, str(wh.root), name)
+        table = load(name)
         read_before = ice.files_read(table, key) if ice.fingerprint(table, key) == contract else None
         rebuild = read_before is None or not read_before <= set(files)
         new = set(files) if rebuild else set(files) - read_before
@@ -151,75 +155,93 @@ def _refresh_landing(wh, catalog, eng, src: Source, scratch, result: RunResult, 
             result.committed.append(name)
 
 
-def _build(wh, catalog, eng, table: Table, parameters, salt_digest, result: RunResult, progress) -> None:
-    """Bring `table` up to date with its inputs: append what a grown input adds when the rule
-    allows it (see `Table.appends_from`), else rebuild it, committing only if its rows changed."""
-    upstream = {name: ice.load(catalog, str(wh.root), name) for name in table.inputs}
+def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResult, progress) -> None:
+    """Bring `table` up to date with its inputs. When they only grew, append the rows the rule adds
+    (if it may, see `Table.appends_from`) or recompute the rows they can change (see
+    `Table.recompute`); else rebuild it. Commit only the rows that changed: when none was removed,
+    as an append, which the tables built from this one can follow in turn."""
+    upstream = {name: load(name) for name in table.inputs}
     snapshots = {name: t.metadata.current_snapshot_id for name, t in upstream.items()}
     rule = _digest(table.sql, parameters["consent_policy"], salt_digest)
-    target = ice.load(catalog, str(wh.root), table.name)
+    target = load(table.name)
     built_from = ice.upstream(target) if ice.fingerprint(target) == rule else None
     if built_from == snapshots:
         return
-    sources = {name: (ice.data_files(t), list(TABLES[name].columns)) for name, t in upstream.items()}
-    properties = {ice.UPSTREAM: ice.encode_upstream(snapshots), ice.CONSENT_POLICY: parameters["consent_policy"]}
-    delta = _appended(table, upstream, built_from)
+    inputs = {name: (ice.data_files(t), list(TABLES[name].columns)) for name, t in upstream.items()}
     current = (ice.data_files(target), list(table.columns))
-    if delta is not None:
-        grown, added = delta
-        progress(f"appending to {table.name} what {grown} adds")
-        sql = table.sql if not table.distinct else f"SELECT * FROM ({table.sql}) AS added EXCEPT SELECT * FROM {table.name}"
-        files = ice.non_empty(eng.write(sql, {**sources, grown: (added, sources[grown][1]), table.name: current},
-                                        _data_dir(wh, table.name), parameters))
-        # The old rows passed their checks, every other input is unchanged, and the append holds
-        # no row the table has: checking the appended rows checks the table.
-        if files:
-            _check(wh, catalog, eng, table, files, parameters, result)
-        changed = ice.replace(target, files, rule, rows=AlwaysFalse(), properties=properties)
+    growth = _growth(upstream, built_from)
+    if growth:  # every changed input only grew: the rule may read what each added, and held before
+        for name, (_, columns) in list(inputs.items()):
+            old, new = growth.get(name, (inputs[name][0], []))
+            inputs[incremental.before(name)], inputs[incremental.added(name)] = (old, columns), (new, columns)
+    inputs[table.name] = current
+    out_dir = _data_dir(wh, table.name)
+    if growth and set(growth) <= set(table.appends_from):
+        progress(f"appending to {table.name} what {_listed(growth)} added")
+        sql = incremental.delta_sql(table.sql, list(growth))
+        if table.distinct:
+            sql = incremental.new_rows_sql(sql, table.name, [name for name, _ in table.columns])
+        # The old rows passed their checks and every input only grew: checking the appended rows
+        # (none of which the table holds) checks the table.
+        checked = new_rows = ice.drop_empty(eng.write(sql, inputs, out_dir, parameters))
+        replaced = AlwaysFalse()
     else:
-        progress(f"building {table.name}")
-        files = eng.write(table.sql, sources, _data_dir(wh, table.name), parameters)
-        unchanged = target.current_snapshot() is not None and not table.appends_from
-        if unchanged and _same_rows(eng, files, current):
-            ice.set_properties(target, {ice.FINGERPRINT: rule, **properties})
-            return
-        _check(wh, catalog, eng, table, files, parameters, result)
-        changed = ice.replace(target, files, rule, properties=properties)
-    if changed:
+        if growth and table.recompute:
+            progress(f"recomputing the {table.name} rows that new rows of {_listed(growth)} can change")
+            sql = incremental.recompute_sql(table.sql, table.name, table.recompute)
+        else:
+            progress(f"building {table.name}")
+            sql = table.sql
+        checked = new_rows = eng.write(sql, inputs, out_dir, parameters)
+        replaced = AlwaysTrue()
+        rebuilt = (checked, current[1])
+        if target.current_snapshot() is not None and eng.count(*_rows_missing(current, rebuilt)) == 0:
+            new_rows = ice.drop_empty(eng.write(*_rows_missing(rebuilt, current), _data_dir(wh, table.name)))
+            replaced = AlwaysFalse()
+    if new_rows:
+        _check(load, eng, table, checked, parameters, result)
+    if ice.replace(target, new_rows, rule, rows=replaced, properties={
+            ice.UPSTREAM: ice.encode_upstream(snapshots), ice.CONSENT_POLICY: parameters["consent_policy"]}):
         result.committed.append(table.name)
+    if new_rows is not checked:
+        shutil.rmtree(out_dir)  # the rebuilt rows, compared and not committed
 
 
-def _appended(table: Table, upstream, built_from) -> tuple[str, list[str]] | None:
-    """(input, its added data files) when exactly one input changed since the table was built,
-    only by appending, and the table's rule lets it append; else None."""
+def _listed(names) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _growth(upstream, built_from) -> dict[str, tuple[list[str], list[str]]] | None:
+    """Per input changed since the table was built, its data files then and the files added
+    since, when every input that changed only grew; else None."""
     if built_from is None:
         return None
-    changed = [name for name, t in upstream.items() if t.metadata.current_snapshot_id != built_from.get(name)]
-    if len(changed) != 1 or changed[0] not in table.appends_from:
-        return None
-    grown = upstream[changed[0]]
-    before = ice.data_files(grown, built_from[changed[0]])
-    after = ice.data_files(grown)
-    if before is None or not set(before) <= set(after):
-        return None
-    return changed[0], sorted(set(after) - set(before))
+    growth = {}
+    for name, t in upstream.items():
+        if t.metadata.current_snapshot_id == built_from.get(name):
+            continue
+        if name not in built_from:
+            return None
+        old = ice.data_files(t, built_from[name]) if built_from[name] is not None else []
+        new = ice.data_files(t)
+        if old is None or not set(old) <= set(new):
+            return None
+        growth[name] = (old, sorted(set(new) - set(old)))
+    return growth
 
 
-def _same_rows(eng, files: list[str], current) -> bool:
-    """Whether the rebuilt rows equal the table's current rows (as a multiset)."""
-    inputs = {"rebuilt": (files, current[1]), "current_rows": current}
-    return eng.count(
-        "(SELECT * FROM rebuilt EXCEPT ALL SELECT * FROM current_rows) "
-        "UNION ALL (SELECT * FROM current_rows EXCEPT ALL SELECT * FROM rebuilt)",
-        inputs,
-    ) == 0
+def _rows_missing(rows, other) -> tuple[str, dict]:
+    """The query for the rows of `rows` that `other` lacks (as multisets; each is files, columns), and its inputs."""
+    return "SELECT * FROM these_rows EXCEPT ALL SELECT * FROM other_rows", {"these_rows": rows, "other_rows": other}
 
 
-def _check(wh, catalog, eng, table: Table, files: list[str], parameters, result: RunResult) -> None:
+def _check(load, eng, table: Table, files: list[str], parameters, result: RunResult) -> None:
     """Run the table's checks on its new rows; raise CheckFailed if a blocking one fails."""
     for check in table.checks:
         inputs = {
-            name: (files if name == table.name else ice.data_files(ice.load(catalog, str(wh.root), name)),
+            name: (files if name == table.name else ice.data_files(load(name)),
                    list(TABLES[name].columns))
             for name in check.inputs
         }
@@ -230,7 +252,7 @@ def _check(wh, catalog, eng, table: Table, files: list[str], parameters, result:
         raise CheckFailed(f"{table.name} failed its check {names}; it keeps its previous snapshot")
 
 
-def _record_checks(wh, catalog, result: RunResult) -> None:
+def _record_checks(load, result: RunResult) -> None:
     """Append this run's check results to the data_quality table."""
     if not result.checks:
         return
@@ -240,7 +262,7 @@ def _record_checks(wh, catalog, result: RunResult) -> None:
          "description": r.check.description, "blocking": r.check.blocking, "violations": r.violations}
         for r in result.checks
     ]
-    table = ice.load(catalog, str(wh.root), "data_quality")
+    table = load("data_quality")
     table.append(pa.Table.from_pylist(rows, schema=ice.arrow_schema(TABLES["data_quality"])))
     result.committed.append("data_quality")
 

@@ -30,7 +30,7 @@ def open_warehouse(warehouse: str):
     root = Path(warehouse).expanduser().resolve()
     if not (root / "catalog.db").exists():
         raise QueryError(f"{root} is not a stedi warehouse yet; run `stedi run --warehouse {warehouse}` first")
-    return root, ice.open_catalog(str(root))
+    return root, ice.open_catalog(str(root), create=False)
 
 
 def connect_tables(warehouse: str) -> duckdb.DuckDBPyConnection:

@@ -4,6 +4,8 @@ Landing tables come from the landing contract; the others from one SQL file each
 (DuckDB dialect, transpiled for other engines): first the rule, whose inputs are the tables it
 names, then the table's data-quality checks, each a query for the rows that break it, headed
 ``-- check NAME: what must hold`` (``-- check NAME (warn): ...`` for a check that only warns).
+A rule may also say how an incremental run recomputes only part of its table (see `Recompute`),
+in a section headed ``-- recompute by INPUT.KEY: which keys``.
 """
 
 import re
@@ -17,7 +19,7 @@ from sqlglot import exp
 from .contract import SOURCES
 
 NAMESPACE = "stedi"
-CHECK_HEADER = re.compile(r"^-- check (\w+)( \(warn\))?: (.*)$", re.MULTILINE)
+SECTION_HEADER = re.compile(r"^-- (check|recompute by) ([\w.]+)( \(warn\))?: (.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -34,24 +36,48 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Recompute:
+    """The table's rows for each value of `key` depend only on the rows of `input` with that key
+    (and on its other inputs whole). When its inputs only grew, an incremental run recomputes the
+    rows of the keys `sql` selects: those the added rows can change (it reads each input's added
+    rows as ``<input>__added``, empty for an input that did not change)."""
+
+    input: str
+    key: str
+    description: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    sql: str
+    checks: tuple[Check, ...]
+    recompute: Recompute | None
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     zone: str
     location: str  # relative to the warehouse root
     columns: tuple[tuple[str, str], ...]  # (name, DuckDB type)
     rule: str | None = None  # SQL rule file in rules/, None for landing and quarantine
-    # Inputs whose new rows the rule can take on their own: when only one of them grew, the table
-    # appends the rule's result over the new rows (minus rows it holds already, if `distinct`).
+    # Inputs the rule only joins and filters (see `incremental`): when only these changed, and
+    # only by growing, the table appends the rows the rule adds (minus rows it holds, if `distinct`).
     appends_from: tuple[str, ...] = ()
     distinct: bool = False
 
     @property
     def sql(self) -> str:
-        return _rule_file(self.rule)[0]
+        return _rule_file(self.rule).sql
 
     @property
     def checks(self) -> tuple[Check, ...]:
-        return _rule_file(self.rule)[1] if self.rule else ()
+        return _rule_file(self.rule).checks if self.rule else ()
+
+    @property
+    def recompute(self) -> Recompute | None:
+        return _rule_file(self.rule).recompute if self.rule else None
 
     @property
     def inputs(self) -> list[str]:
@@ -60,15 +86,17 @@ class Table:
 
 
 @cache
-def _rule_file(rule: str) -> tuple[str, tuple[Check, ...]]:
-    """The rule's SQL and its checks, from rules/<rule>.sql."""
+def _rule_file(rule: str) -> RuleFile:
+    """The rule's SQL, its checks and how it recomputes, from rules/<rule>.sql."""
     text = resources.files("stedi.rules").joinpath(f"{rule}.sql").read_text()
-    parts = CHECK_HEADER.split(text)  # rule, then (name, warn, description, sql) per check
-    checks = tuple(
-        Check(rule, name, description, sql.strip(), blocking=not warn)
-        for name, warn, description, sql in zip(*[iter(parts[1:])] * 4)
-    )
-    return parts[0].strip(), checks
+    parts = SECTION_HEADER.split(text)  # rule, then (kind, name, warn, description, sql) per section
+    checks, recompute = [], None
+    for kind, name, warn, description, sql in zip(*[iter(parts[1:])] * 5):
+        if kind == "check":
+            checks.append(Check(rule, name, description, sql.strip(), blocking=not warn))
+        else:
+            recompute = Recompute(*name.split("."), description, sql.strip())
+    return RuleFile(parts[0].strip(), tuple(checks), recompute)
 
 
 @cache
@@ -97,9 +125,9 @@ _ALL = [
     Table("quarantine", "landing", "quarantine", QUARANTINE_COLUMNS),
     Table("customer_trusted", "trusted", "customer/trusted", tuple(_CUSTOMER), "customer_trusted"),
     Table("accelerometer_trusted", "trusted", "accelerometer/trusted", tuple(_ACCELEROMETER), "accelerometer_trusted",
-          appends_from=("accelerometer_landing",), distinct=True),
+          appends_from=("accelerometer_landing", "customer_trusted"), distinct=True),
     Table("customer_curated", "curated", "customer/curated", tuple(_CUSTOMER), "customer_curated",
-          appends_from=("accelerometer_trusted",), distinct=True),
+          appends_from=("customer_trusted", "accelerometer_trusted"), distinct=True),
     Table(
         "device_ownership",
         "trusted",
@@ -118,7 +146,7 @@ _ALL = [
     Table("device_owners", "trusted", "step_trainer/device_owners",
           (("serialnumber", "VARCHAR"), ("owner_email", "VARCHAR")), "device_owners"),
     Table("step_trainer_trusted", "trusted", "step_trainer/trusted", tuple(_STEP_TRAINER), "step_trainer_trusted",
-          appends_from=("step_trainer_landing",), distinct=True),
+          appends_from=("step_trainer_landing", "device_owners", "customer_curated"), distinct=True),
     Table(
         "machine_learning_curated",
         "curated",
@@ -133,7 +161,7 @@ _ALL = [
             ("customer_key", "VARCHAR"),
         ),
         "machine_learning_curated",
-        appends_from=("accelerometer_trusted", "step_trainer_trusted"),
+        appends_from=("step_trainer_trusted", "device_owners", "accelerometer_trusted"),
     ),
     Table("data_quality", "quality", "quality", DATA_QUALITY_COLUMNS),
 ]

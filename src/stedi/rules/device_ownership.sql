@@ -17,9 +17,10 @@ device_times AS (
 device_totals AS (
     SELECT device_id, COUNT(*) AS total_times FROM device_times GROUP BY device_id
 ),
-phone_times AS (
+phone_times AS (  -- only the times some device has can match
     SELECT DISTINCT c.customer_id, a."timestamp"
     FROM accelerometer_landing AS a JOIN customers AS c ON a."user" = c.email
+    WHERE a."timestamp" IN (SELECT sensorreadingtime FROM device_times)
 ),
 matches AS (
     SELECT d.device_id, p.customer_id, COUNT(*) AS matched_times
@@ -58,6 +59,17 @@ LEFT JOIN best AS b ON t.device_id = b.device_id
 LEFT JOIN resolved AS r ON t.device_id = r.device_id
 LEFT JOIN owners AS o ON t.device_id = o.device_id
 LEFT JOIN customer_trusted AS ct ON ct.email = o.email
+
+-- recompute by step_trainer_landing.serialnumber: a device's row changes only with new readings of its
+-- own, new phone readings at its reading times, or readings of customers newly trusted at those times
+SELECT serialnumber FROM step_trainer_landing__added
+UNION
+SELECT s.serialnumber
+FROM step_trainer_landing AS s
+JOIN (SELECT "timestamp" FROM accelerometer_landing__added
+      UNION
+      SELECT a."timestamp" FROM accelerometer_landing AS a JOIN customer_trusted__added AS c ON a."user" = c.email
+     ) AS t ON s.sensorreadingtime = t."timestamp"
 
 -- check unique_serial: one row per device, none without a serial
 SELECT serialnumber FROM device_ownership GROUP BY serialnumber HAVING COUNT(*) > 1 OR serialnumber IS NULL

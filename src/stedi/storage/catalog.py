@@ -17,6 +17,7 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.io.pyarrow import parquet_files_to_data_files
 from pyiceberg.table import Table as IcebergTable
 from pyiceberg.table import TableProperties
+from sqlalchemy.exc import OperationalError
 
 from ..schema import NAMESPACE, TABLES, Table
 
@@ -25,12 +26,16 @@ FINGERPRINT = "stedi.inputs"  # digest of what the table is built by (rule, cont
 FILES = "stedi.files"  # landing files a landing table (or the quarantine, per source) has read
 UPSTREAM = "stedi.upstream"  # snapshot of each input the table was last built from
 CONSENT_POLICY = "stedi.consent-policy"
+_DATA_FILES: dict[str, list[str]] = {}  # manifest list of a snapshot -> its data files
 
 
-def open_catalog(root: str) -> Catalog:
-    """The warehouse's SQL catalog, kept in SQLite beside the tables."""
-    catalog = SqlCatalog("stedi", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}")
-    catalog.create_namespace_if_not_exists(NAMESPACE)
+def open_catalog(root: str, create: bool = True) -> Catalog:
+    """The warehouse's SQL catalog, kept in SQLite beside the tables. Only a run (`create`, under
+    the warehouse lock) creates the catalog's tables and namespace, so a reader never races it."""
+    catalog = SqlCatalog("stedi", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}",
+                         init_catalog_tables=str(create).lower())
+    if create:
+        catalog.create_namespace_if_not_exists(NAMESPACE)
     return catalog
 
 
@@ -45,6 +50,10 @@ def load(catalog: Catalog, root: str, name: str, create: bool = True) -> Iceberg
     except NoSuchTableError:
         if not create:
             return None
+    except OperationalError:
+        if create:
+            raise
+        return None  # a reader before the first run has created the catalog's tables
     table = TABLES[name]
     return catalog.create_table_if_not_exists(
         (NAMESPACE, name), schema=arrow_schema(table), location=f"{root}/{table.location}"
@@ -53,15 +62,24 @@ def load(catalog: Catalog, root: str, name: str, create: bool = True) -> Iceberg
 
 def data_files(table: IcebergTable, snapshot_id: int | None = None) -> list[str] | None:
     """Paths of the data files of the table's current (or given) snapshot; None if it is gone."""
-    if snapshot_id is not None and table.snapshot_by_id(snapshot_id) is None:
-        return None
-    scan = table.scan(snapshot_id=snapshot_id) if snapshot_id is not None else table.scan()
-    return [task.file.file_path.removeprefix("file://") for task in scan.plan_files()]
+    snapshot = table.current_snapshot() if snapshot_id is None else table.snapshot_by_id(snapshot_id)
+    if snapshot is None:
+        return [] if snapshot_id is None else None
+    if snapshot.manifest_list not in _DATA_FILES:  # a snapshot never changes: read it once
+        scan = table.scan(snapshot_id=snapshot.snapshot_id)
+        _DATA_FILES[snapshot.manifest_list] = [task.file.file_path.removeprefix("file://") for task in scan.plan_files()]
+    return _DATA_FILES[snapshot.manifest_list]
 
 
-def non_empty(files: list[str]) -> list[str]:
-    """The Parquet files that hold at least one row."""
-    return [f for f in files if pq.read_metadata(f).num_rows]
+def drop_empty(files: list[str]) -> list[str]:
+    """Delete the Parquet files of `files` that hold no row; return the others."""
+    kept = []
+    for path in files:
+        if pq.read_metadata(path).num_rows:
+            kept.append(path)
+        else:
+            Path(path).unlink()
+    return kept
 
 
 def fingerprint(table: IcebergTable, key: str = "") -> str | None:
@@ -102,7 +120,7 @@ def replace(
     keeps one file set per source).
     """
     old = [task.file for task in table.scan(row_filter=rows).plan_files()]
-    files = non_empty(files)  # an empty append is no change
+    files = drop_empty(files)  # an empty append is no change
     with table.transaction() as tx:
         if table.metadata.name_mapping() is None:
             tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: table.schema().name_mapping.model_dump_json()})

@@ -1,0 +1,68 @@
+"""Incremental maintenance: the rows a rule adds, or recomputes, when its inputs only grew.
+
+A rule that joins and filters its inputs (a `Table.appends_from` input) is linear in each: the
+rows it makes from grown inputs A' = A + dA and B' = B + dB are its rows from A and B plus
+rule(dA, B) + rule(A', dB). In general, with the grown inputs in order, term i reads input i's
+added rows, the grown inputs before it whole, and those after it as they were: the terms add up
+to exactly the new rows (a telescoping sum), so a table appends them instead of being rebuilt.
+
+A rule that aggregates cannot append, but one whose rows are per key of an input (see
+`schema.Recompute`) recomputes only the keys the added rows can change, keeping the others.
+"""
+
+import sqlglot
+from sqlglot import exp
+
+from .schema import Recompute
+
+
+def added(name: str) -> str:
+    """The name a rule reads an input's added rows by."""
+    return f"{name}__added"
+
+
+def before(name: str) -> str:
+    """The name a rule reads an input's rows by, as they were when the table was last built."""
+    return f"{name}__before"
+
+
+def delta_sql(rule: str, grown: list[str]) -> str:
+    """The rows `rule` adds when the inputs `grown` (in this order) gained rows, the others unchanged."""
+    terms = []
+    for i, name in enumerate(grown):
+        renames = {name: added(name), **{later: before(later) for later in grown[i + 1:]}}
+        terms.append(f"SELECT * FROM ({_replace_tables(rule, renames)}) AS term_{i}")
+    return "\nUNION ALL\n".join(terms)
+
+
+def new_rows_sql(rows: str, table: str, columns: list[str]) -> str:
+    """The distinct rows of the query `rows` that `table` does not hold (NULLs compare equal)."""
+    same = " AND ".join(f'held."{c}" IS NOT DISTINCT FROM new."{c}"' for c in columns)
+    return f"SELECT DISTINCT * FROM ({rows}) AS new WHERE NOT EXISTS (SELECT 1 FROM {table} AS held WHERE {same})"
+
+
+def recompute_sql(rule: str, table: str, recompute: Recompute) -> str:
+    """The rows of `table` with those of the keys `recompute` selects computed anew by `rule`."""
+    key = f'"{recompute.key}"'
+    keys = "SELECT " + key + " FROM changed_keys"
+    restricted = f"SELECT * FROM {recompute.input} WHERE {key} IN ({keys})"
+    return (
+        f"WITH changed_keys AS ({recompute.sql})\n"
+        f"SELECT * FROM {table} WHERE {key} NOT IN ({keys})\n"
+        f"UNION ALL\nSELECT * FROM ({_replace_tables(rule, {recompute.input: restricted})}) AS recomputed"
+    )
+
+
+def _replace_tables(sql: str, replacements: dict[str, str]) -> str:
+    """`sql` reading, wherever it read table `name`, the table or query `replacements[name]`."""
+
+    def replace(node):
+        if isinstance(node, exp.Table) and node.name in replacements:
+            alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name))
+            replacement = replacements[node.name]
+            if replacement.isidentifier():
+                return exp.to_table(replacement).as_(alias.this)
+            return exp.Subquery(this=sqlglot.parse_one(replacement, read="duckdb"), alias=alias)
+        return node
+
+    return sqlglot.parse_one(sql, read="duckdb").transform(replace).sql(dialect="duckdb")
