@@ -1,5 +1,7 @@
 """The generator plants every case with known answers; the tables must recover them."""
 
+import json
+
 import pytest
 from conftest import rows, scalar
 
@@ -78,3 +80,28 @@ def test_accounting_balances_for_every_source(built):
     for acc in accounting.account(connect_tables(str(warehouse)), policy):
         assert acc.landing_rows == truth["lines"][acc.source]
         assert acc.balanced, acc
+
+
+def test_accounting_names_the_rows_each_rule_leaves_out(built, generated):
+    """Counted from the landing files themselves, with the ground truth's trusted customers and owners."""
+    policy, warehouse, truth = built
+    landing, _ = generated
+    readings = landing_records(landing, "accelerometer")
+    devices = landing_records(landing, "step_trainer")
+    trusted, owners = set(truth["customer_trusted"]), truth["device_owner"]
+    curated = set(truth["customer_curated"][policy])
+    left_out = {acc.source: acc.left_out for acc in accounting.account(connect_tables(str(warehouse)), policy)}
+    assert left_out["accelerometer"]["not a customer with research consent"] == sum(
+        r["user"] not in trusted for r in readings)
+    assert left_out["step_trainer"]["device without a resolved owner"] == sum(
+        d["serialNumber"] not in owners for d in devices)
+    assert left_out["step_trainer"]["owner not in customer_curated"] == sum(
+        d["serialNumber"] in owners and owners[d["serialNumber"]] not in curated for d in devices)
+    assert (left_out["accelerometer"]["taken before the consent date"] > 0) == (policy == "as-of")
+
+
+def landing_records(landing, source) -> list[dict]:
+    """The source's generated records (its file of malformed lines left out)."""
+    files = sorted((landing / source / "landing").glob("*.json"))
+    return [json.loads(line) for path in files if not path.name.endswith("-malformed.json")
+            for line in path.read_text().splitlines()]

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import duckdb
 
 # Per source: the table its rows are kept in, and one query counting, column by named rule, the
-# landing rows the rules leave out (one pass each). `$as_of` is true under the 'as-of' policy.
-# Counts are of landing rows, so a duplicate counts once per copy.
+# landing rows the rules leave out (rows counted per user or device first, then classified; the
+# rows taken before consent only under the 'as-of' policy, when `$as_of` is true). Counts are of
+# landing rows, so a duplicate counts once per copy.
 SOURCES = {
     "customer": ("customer_trusted", """
         SELECT COUNT(*) - COUNT(DISTINCT email) AS "superseded by a newer record of the same email",
@@ -17,22 +18,31 @@ SOURCES = {
                    AS "latest record has no research consent"
         FROM customer_landing"""),
     "accelerometer": ("accelerometer_trusted", """
-        SELECT COUNT(*) FILTER (WHERE email IS NULL) AS "not a customer with research consent",
-               COUNT(*) FILTER (WHERE email IS NOT NULL AND before) AS "taken before the consent date",
-               COUNT(*) FILTER (WHERE email IS NOT NULL AND NOT before)
+        WITH per_user AS (SELECT "user", COUNT(*) AS n FROM accelerometer_landing GROUP BY "user"),
+             before AS (SELECT COUNT(*) AS n
+                        FROM accelerometer_landing AS a JOIN customer_trusted AS c ON a."user" = c.email
+                        WHERE $as_of AND a."timestamp" < c.sharewithresearchasofdate)
+        SELECT COALESCE(SUM(n) FILTER (WHERE c.email IS NULL), 0) AS "not a customer with research consent",
+               (SELECT n FROM before) AS "taken before the consent date",
+               COALESCE(SUM(n) FILTER (WHERE c.email IS NOT NULL), 0) - (SELECT n FROM before)
                    - (SELECT COUNT(*) FROM accelerometer_trusted) AS "duplicate reading"
-        FROM (SELECT $as_of AND a."timestamp" < c.sharewithresearchasofdate AS before, c.email
-              FROM accelerometer_landing AS a LEFT JOIN customer_trusted AS c ON a."user" = c.email) AS rows"""),
+        FROM per_user AS a LEFT JOIN customer_trusted AS c ON a."user" = c.email"""),
     "step_trainer": ("step_trainer_trusted", """
-        SELECT COUNT(*) FILTER (WHERE owner_email IS NULL) AS "device without a resolved owner",
-               COUNT(*) FILTER (WHERE owner_email IS NOT NULL AND email IS NULL) AS "owner not in customer_curated",
-               COUNT(*) FILTER (WHERE email IS NOT NULL AND before) AS "taken before the owner's consent date",
-               COUNT(*) FILTER (WHERE email IS NOT NULL AND NOT before)
+        WITH per_device AS (SELECT serialnumber, COUNT(*) AS n FROM step_trainer_landing GROUP BY serialnumber),
+             before AS (SELECT COUNT(*) AS n
+                        FROM step_trainer_landing AS s
+                        JOIN device_owners AS o ON s.serialnumber = o.serialnumber
+                        JOIN customer_curated AS c ON c.email = o.owner_email
+                        WHERE $as_of AND s.sensorreadingtime < c.sharewithresearchasofdate)
+        SELECT COALESCE(SUM(n) FILTER (WHERE o.owner_email IS NULL), 0) AS "device without a resolved owner",
+               COALESCE(SUM(n) FILTER (WHERE o.owner_email IS NOT NULL AND c.email IS NULL), 0)
+                   AS "owner not in customer_curated",
+               (SELECT n FROM before) AS "taken before the owner's consent date",
+               COALESCE(SUM(n) FILTER (WHERE c.email IS NOT NULL), 0) - (SELECT n FROM before)
                    - (SELECT COUNT(*) FROM step_trainer_trusted) AS "duplicate reading"
-        FROM (SELECT o.owner_email, c.email, $as_of AND s.sensorreadingtime < c.sharewithresearchasofdate AS before
-              FROM step_trainer_landing AS s
-              LEFT JOIN device_owners AS o ON s.serialnumber = o.serialnumber
-              LEFT JOIN customer_curated AS c ON c.email = o.owner_email) AS rows"""),
+        FROM per_device AS s
+        LEFT JOIN device_owners AS o ON s.serialnumber = o.serialnumber
+        LEFT JOIN customer_curated AS c ON c.email = o.owner_email"""),
 }
 
 

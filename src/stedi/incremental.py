@@ -13,7 +13,7 @@ A rule that aggregates cannot append, but one whose rows are per key of an input
 import sqlglot
 from sqlglot import exp
 
-from .schema import Recompute
+from .schema import Recompute, parsed
 
 
 def added(name: str) -> str:
@@ -65,4 +65,4 @@ def _replace_tables(sql: str, replacements: dict[str, str]) -> str:
             return exp.Subquery(this=sqlglot.parse_one(replacement, read="duckdb"), alias=alias)
         return node
 
-    return sqlglot.parse_one(sql, read="duckdb").transform(replace).sql(dialect="duckdb")
+    return parsed(sql).transform(replace).sql(dialect="duckdb")  # transform works on a copy

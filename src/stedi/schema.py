@@ -100,9 +100,15 @@ def _rule_file(rule: str) -> RuleFile:
 
 
 @cache
+def parsed(sql: str) -> exp.Expression:
+    """`sql` (DuckDB dialect) parsed once per process; copy it before changing it."""
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
+@cache
 def tables_named(sql: str) -> list[str]:
     """The lakehouse tables `sql` reads, in the order it names them."""
-    names = [t.name for t in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table)]
+    names = [t.name for t in parsed(sql).find_all(exp.Table)]
     return list(dict.fromkeys(n for n in names if n in TABLES))
 
 

@@ -4,6 +4,7 @@ Only this module knows DuckDB. It turns landing lines into the relation ``landin
 and writes the result of any rule as Parquet files for the catalog to commit.
 """
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -71,7 +72,9 @@ class DuckDBEngine:
 def _read_parquet(files: list[str], columns: list[tuple[str, str]]) -> str:
     if not files:
         return "SELECT " + ", ".join(f"NULL::{t} AS {quote(n)}" for n, t in columns) + " WHERE false"
-    listed = ", ".join(map(literal, files))
+    # DuckDB estimates a scan's rows from its first file: the largest first keeps the estimate
+    # from being far too low when a table has small appended files, which would mislead join order.
+    listed = ", ".join(map(literal, sorted(files, key=os.path.getsize, reverse=True)))
     return f"SELECT * FROM read_parquet([{listed}])"
 
 
@@ -103,11 +106,13 @@ def _lines_sql(source: Source, files: list[str], scan: str) -> str:
 def tokenize_sql(source: Source, lines: str, read_error: str = "NULL::VARCHAR") -> str:
     """Split each JSON line of `lines` (file, record) into the contract's fields, keys matched
     case-insensitively. The Spark engine runs this too, so both engines see lines alike."""
-    # Values are minified JSON text: a string starts with a quote, a null is `null`.
+    # Values are minified JSON text: a string starts with a quote, a null is `null`; a string
+    # without a backslash holds no escape, so its text is what the quotes enclose.
     fields = ",\n".join(
         f"  left({v}, 1) = '\"' AS {f.name}__is_string, "
-        f"CASE WHEN {v} = 'null' THEN NULL WHEN left({v}, 1) = '\"' THEN {v} ->> '$' "
-        f"ELSE CAST({v} AS VARCHAR) END AS {f.name}__text"
+        f"CASE WHEN {v} = 'null' THEN NULL WHEN left({v}, 1) <> '\"' THEN CAST({v} AS VARCHAR) "
+        f"WHEN contains({v}, '\\') THEN {v} ->> '$' "
+        f"ELSE substring({v}, 2, length({v}) - 2) END AS {f.name}__text"
         for f in source.fields
         for v in [f"v.{quote(f.name)}"]
     )
@@ -131,7 +136,8 @@ keyed AS (
 v AS (
     SELECT *,
            CASE WHEN fields IS NULL THEN is_object
-                ELSE len(list_distinct(lower_keys)) < len(lower_keys) END AS duplicate_key,
+                ELSE list_bool_or(list_transform(lower_keys, (k, i) -> list_position(lower_keys, k) <> i))
+           END AS duplicate_key,
            {values}
     FROM keyed
 )
