@@ -4,16 +4,20 @@ Only this module knows DuckDB. It turns landing lines into the relation ``landin
 and writes the result of any rule as Parquet files for the catalog to commit.
 """
 
+import codecs
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from ..contract import Source
 from ..landing import literal, quote, validated_sql
 from .common import Inputs
 
-READ_ERRORS = {"INVALID ENCODING": "not valid UTF-8"}
+INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type for a line that is not UTF-8
+NOT_UTF8 = "not valid UTF-8"
 MAX_LINE_BYTES = 16 << 20  # a longer landing line is quarantined, cut
 
 
@@ -38,13 +42,33 @@ class DuckDBEngine:
         self.con.close()
 
     def parse_landing(self, source: Source, files: list[str], out_dir: Path) -> list[str]:
-        """Read and validate every line of `files`; write (file, record, reason, typed columns)."""
+        """Read and validate every line of `files`; write (file, record, reason, typed columns).
+
+        DuckDB reads the lines; the lines that are not UTF-8 it can only keep cut, so Python reads
+        those again, whole (all of a file's lines when DuckDB cannot read the file at all).
+        """
         if not files:
             return self.write(f"SELECT * FROM ({validated_sql(source, _empty_lines(source))}) WHERE false", {}, out_dir)
         scan = f"landing_{source.name}"
-        parsed = self.write(validated_sql(source, f"({_lines_sql(source, files, scan)})"), {}, out_dir / "lines")
-        rejected = self.write(validated_sql(source, f"({_rejects_sql(source, scan)})"), {}, out_dir / "rejects")
-        return parsed + rejected
+        try:
+            read = self.write(validated_sql(source, f"({_lines_sql(source, files, scan)})"), {}, out_dir / "lines")
+            not_utf8, python_reads = self._files_not_utf8(scan), "SELECT * FROM python_lines WHERE read_error IS NOT NULL"
+        except duckdb.InvalidInputException:  # DuckDB (1.5.5) fails on some long lines that are not UTF-8
+            shutil.rmtree(out_dir / "lines", ignore_errors=True)
+            not_utf8, python_reads = [f for f in files if not _is_utf8(f)], "SELECT * FROM python_lines"
+            utf8, scan = [f for f in files if f not in not_utf8], f"{scan}_utf8"
+            read = self.write(validated_sql(source, f"({_lines_sql(source, utf8, scan)})"), {}, out_dir / "lines") if utf8 else []
+        if read:
+            read += self.write(validated_sql(source, f"({_rejects_sql(source, scan)})"), {}, out_dir / "rejects")
+        self.con.register("python_lines", _python_lines(not_utf8))
+        lines = tokenize_sql(source, f"({python_reads})", read_error="read_error")
+        return read + self.write(validated_sql(source, f"({lines})"), {}, out_dir / "python")
+
+    def _files_not_utf8(self, scan: str) -> list[str]:
+        """The files in which the scan `scan` found lines that are not UTF-8."""
+        return [path for (path,) in self.con.execute(
+            f"SELECT DISTINCT s.file_path FROM {scan}_rejects AS e JOIN {scan}_scans AS s USING (scan_id, file_id) "
+            f"WHERE e.error_type = '{INVALID_ENCODING}'").fetchall()]
 
     def write(self, sql: str, inputs: Inputs, out_dir: Path, parameters: dict | None = None) -> list[str]:
         """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files."""
@@ -148,13 +172,54 @@ FROM v
 
 
 def _rejects_sql(source: Source, scan: str) -> str:
-    """The lines the scan of `_lines_sql` could not read, once each, with the reason."""
-    errors = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in READ_ERRORS.items())
+    """The lines the scan of `_lines_sql` could not read for a reason other than their encoding
+    (those are read by `_python_lines`), once each, as not JSON objects."""
     fields = ", ".join(f"NULL::BOOLEAN AS {f.name}__is_string, NULL::VARCHAR AS {f.name}__text" for f in source.fields)
     return f"""
-SELECT s.file_path AS file, e.csv_line AS record,
-       CASE e.error_type {errors} ELSE 'not a JSON object' END AS read_error,
+SELECT s.file_path AS file, e.csv_line AS record, NULL::VARCHAR AS read_error,
        false AS is_object, false AS duplicate_key, {fields}
-FROM (SELECT DISTINCT ON (scan_id, file_id, line) * FROM {scan}_rejects) AS e
+FROM (SELECT DISTINCT ON (scan_id, file_id, line) * FROM {scan}_rejects WHERE error_type <> '{INVALID_ENCODING}') AS e
 JOIN {scan}_scans AS s USING (scan_id, file_id)
 """
+
+
+def _python_lines(paths: list[str], batch_rows: int = 10_000) -> pa.RecordBatchReader:
+    """(file, record, read_error) for each non-empty line of `paths`, read line by line and split
+    where DuckDB splits (LF, CRLF, lone CR); a line that is not UTF-8 comes whole, its undecodable
+    bytes replaced by U+FFFD, with the read error."""
+    schema = pa.schema([("file", pa.string()), ("record", pa.string()), ("read_error", pa.string())])
+
+    def batches():
+        for path in paths:
+            rows = []
+            with open(path, "rb") as handle:
+                for number, raw in enumerate(handle):
+                    for line in (raw.removeprefix(codecs.BOM_UTF8) if number == 0 else raw).rstrip(b"\n").split(b"\r"):
+                        try:
+                            rows.append((line.decode("utf-8"), None))
+                        except UnicodeDecodeError:
+                            rows.append((line.decode("utf-8", errors="replace"), NOT_UTF8))
+                    if len(rows) >= batch_rows:
+                        yield _lines_batch(path, rows, schema)
+                        rows = []
+            yield _lines_batch(path, rows, schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _lines_batch(path: str, rows: list[tuple[str, str | None]], schema: pa.Schema) -> pa.RecordBatch:
+    rows = [(record, error) for record, error in rows if record]
+    return pa.record_batch([[path] * len(rows), [r for r, _ in rows], [e for _, e in rows]], schema=schema)
+
+
+def _is_utf8(path: str) -> bool:
+    """Whether the file is UTF-8 throughout (read in chunks)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
