@@ -281,6 +281,7 @@ def report_run(result: Measurement) -> None:
 
 def measure(command: list[str]) -> Measurement:
     """Run `command` on a quiet machine, timing it and sampling its process tree; stamp each output line."""
+    os.sync()  # the last run's files go to disk now, not while this one runs
     wait_for_quiet()
     env = os.environ | {"PYTHONUNBUFFERED": "1"}  # so stdout lines are stamped when printed
     busy_before, own_before = machine_busy(), sum(os.times()[:2])
