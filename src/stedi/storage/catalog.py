@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, BooleanExpression
 from pyiceberg.io.pyarrow import parquet_files_to_data_files
 from pyiceberg.table import Table as IcebergTable
 from pyiceberg.table import TableProperties
@@ -119,7 +119,7 @@ def replace(
     A data file is replaced whole: each holds the rows of one `rows` filter only (the quarantine
     keeps one file set per source).
     """
-    old = [task.file for task in table.scan(row_filter=rows).plan_files()]
+    old = [] if rows == AlwaysFalse() else [task.file for task in table.scan(row_filter=rows).plan_files()]
     files = drop_empty(files)  # an empty append is no change
     with table.transaction() as tx:
         if table.metadata.name_mapping() is None:
