@@ -44,7 +44,7 @@ def new_rows_sql(rows: str, table: str, columns: list[str]) -> str:
 def recompute_sql(rule: str, table: str, recompute: Recompute) -> str:
     """The rows of `table` with those of the keys `recompute` selects computed anew by `rule`."""
     key = f'"{recompute.key}"'
-    keys = "SELECT " + key + " FROM changed_keys"
+    keys = f"SELECT {key} FROM changed_keys"
     restricted = f"SELECT * FROM {recompute.input} WHERE {key} IN ({keys})"
     return (
         f"WITH changed_keys AS ({recompute.sql})\n"

@@ -44,7 +44,6 @@ class Recompute:
 
     input: str
     key: str
-    description: str
     sql: str
 
 
@@ -95,7 +94,7 @@ def _rule_file(rule: str) -> RuleFile:
         if kind == "check":
             checks.append(Check(rule, name, description, sql.strip(), blocking=not warn))
         else:
-            recompute = Recompute(*name.split("."), description, sql.strip())
+            recompute = Recompute(*name.split("."), sql.strip())  # its description is for readers
     return RuleFile(parts[0].strip(), tuple(checks), recompute)
 
 
