@@ -60,9 +60,11 @@ class DuckDBEngine:
             read = self.write(validated_sql(source, f"({_lines_sql(source, utf8, scan)})"), {}, out_dir / "lines") if utf8 else []
         if read:
             read += self.write(validated_sql(source, f"({_rejects_sql(source, scan)})"), {}, out_dir / "rejects")
-        self.con.register("python_lines", _python_lines(not_utf8))
-        lines = tokenize_sql(source, f"({python_reads})", read_error="read_error")
-        return read + self.write(validated_sql(source, f"({lines})"), {}, out_dir / "python")
+        if not_utf8:
+            self.con.register("python_lines", _python_lines(not_utf8))
+            lines = tokenize_sql(source, f"({python_reads})", read_error="read_error")
+            read += self.write(validated_sql(source, f"({lines})"), {}, out_dir / "python")
+        return read
 
     def _files_not_utf8(self, scan: str) -> list[str]:
         """The files in which the scan `scan` found lines that are not UTF-8."""
