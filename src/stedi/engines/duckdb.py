@@ -52,17 +52,20 @@ class DuckDBEngine:
         scan = f"landing_{source.name}"
         try:
             read = self.write(validated_sql(source, f"({_lines_sql(source, files, scan)})"), {}, out_dir / "lines")
-            not_utf8, python_reads = self._files_not_utf8(scan), "SELECT * FROM python_lines WHERE read_error IS NOT NULL"
+            not_utf8, whole_files = self._files_not_utf8(scan), False
         except duckdb.InvalidInputException:  # DuckDB (1.5.5) fails on some long lines that are not UTF-8
             shutil.rmtree(out_dir / "lines", ignore_errors=True)
-            not_utf8, python_reads = [f for f in files if not _is_utf8(f)], "SELECT * FROM python_lines"
+            not_utf8, whole_files = [f for f in files if not _is_utf8(f)], True
             utf8, scan = [f for f in files if f not in not_utf8], f"{scan}_utf8"
-            read = self.write(validated_sql(source, f"({_lines_sql(source, utf8, scan)})"), {}, out_dir / "lines") if utf8 else []
+            read = []
+            if utf8:
+                read = self.write(validated_sql(source, f"({_lines_sql(source, utf8, scan)})"), {}, out_dir / "lines")
         if read:
             read += self.write(validated_sql(source, f"({_rejects_sql(source, scan)})"), {}, out_dir / "rejects")
         if not_utf8:
             self.con.register("python_lines", _python_lines(not_utf8))
-            lines = tokenize_sql(source, f"({python_reads})", read_error="read_error")
+            python_lines = "python_lines" if whole_files else "(SELECT * FROM python_lines WHERE read_error IS NOT NULL)"
+            lines = tokenize_sql(source, python_lines, read_error="read_error")
             read += self.write(validated_sql(source, f"({lines})"), {}, out_dir / "python")
         return read
 
@@ -193,25 +196,24 @@ def _python_lines(paths: list[str], batch_rows: int = 10_000) -> pa.RecordBatchR
 
     def batches():
         for path in paths:
-            rows = []
+            records, errors = [], []
             with open(path, "rb") as handle:
                 for number, raw in enumerate(handle):
                     for line in (raw.removeprefix(codecs.BOM_UTF8) if number == 0 else raw).rstrip(b"\n").split(b"\r"):
+                        if not line:
+                            continue  # DuckDB reads no record from an empty line either
                         try:
-                            rows.append((line.decode("utf-8"), None))
+                            records.append(line.decode("utf-8"))
+                            errors.append(None)
                         except UnicodeDecodeError:
-                            rows.append((line.decode("utf-8", errors="replace"), NOT_UTF8))
-                    if len(rows) >= batch_rows:
-                        yield _lines_batch(path, rows, schema)
-                        rows = []
-            yield _lines_batch(path, rows, schema)
+                            records.append(line.decode("utf-8", errors="replace"))
+                            errors.append(NOT_UTF8)
+                    if len(records) >= batch_rows:
+                        yield pa.record_batch([[path] * len(records), records, errors], schema=schema)
+                        records, errors = [], []
+            yield pa.record_batch([[path] * len(records), records, errors], schema=schema)
 
     return pa.RecordBatchReader.from_batches(schema, batches())
-
-
-def _lines_batch(path: str, rows: list[tuple[str, str | None]], schema: pa.Schema) -> pa.RecordBatch:
-    rows = [(record, error) for record, error in rows if record]
-    return pa.record_batch([[path] * len(rows), [r for r, _ in rows], [e for _, e in rows]], schema=schema)
 
 
 def _is_utf8(path: str) -> bool:

@@ -99,12 +99,6 @@ def encode_upstream(snapshots: dict[str, int | None]) -> str:
     return json.dumps(snapshots, sort_keys=True)
 
 
-def set_properties(table: IcebergTable, properties: dict[str, str]) -> None:
-    """Record properties without a new snapshot."""
-    with table.transaction() as tx:
-        tx.set_properties(properties)
-
-
 def replace(
     table: IcebergTable,
     files: list[str],

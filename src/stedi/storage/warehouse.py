@@ -45,14 +45,6 @@ class Warehouse:
         folder = self.landing_dir(source)
         return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
-    def landing_fingerprint(self, source: str) -> str:
-        """Changes whenever the set of the source's landing files changes (files never change in place)."""
-        digest = hashlib.sha256()
-        for path in self.landing_files(source):
-            stat = path.stat()
-            digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-        return digest.hexdigest()
-
     def is_empty(self) -> bool:
         return not any(self.landing_files(source) for source in SOURCES)
 
