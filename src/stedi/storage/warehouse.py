@@ -81,22 +81,24 @@ class Warehouse:
                         candidate = self.landing_dir(source) / f".{path.name}.{uuid.uuid4().hex}.part"
                         candidate.parent.mkdir(parents=True, exist_ok=True)
                         copy(source, path, candidate)
-                    size, digest = candidate.stat().st_size, _sha256(candidate)
+                    size = candidate.stat().st_size
+                    same_size = held.get(size, [])
+                    target = self.landing_dir(source) / GLOB_CHARACTERS.sub("_", path.name)
+                    # hashed only when there is a file to tell it from
+                    digest = _sha256(candidate) if same_size or target.exists() else None
+                    if digest is None or not any(_sha256(p) == digest for p in same_size):
+                        if target.exists():
+                            target = target.with_name(f"{path.stem}-{digest[:12]}{path.suffix}")
+                        _place(candidate, target, move=candidate != path)
+                        held.setdefault(size, []).append(target)
+                        new[source].append(target.name)
+                    elif candidate != path:
+                        candidate.unlink()
                 except OSError as error:
                     skipped.append(f"{path} cannot be read ({error.strerror or error})")
                     if candidate != path:
                         candidate.unlink(missing_ok=True)
                     continue
-                if any(_sha256(p) == digest for p in held.get(size, [])):
-                    if candidate != path:
-                        candidate.unlink()
-                else:
-                    target = self.landing_dir(source) / GLOB_CHARACTERS.sub("_", path.name)
-                    if target.exists():
-                        target = target.with_name(f"{path.stem}-{digest[:12]}{path.suffix}")
-                    _place(candidate, target, move=candidate != path)
-                    held.setdefault(size, []).append(target)
-                    new[source].append(target.name)
                 seen[key] = stamp
         tmp = seen_path.with_suffix(f".{uuid.uuid4().hex}")
         tmp.write_text(json.dumps(seen))
@@ -143,8 +145,11 @@ def _place(src: Path, target: Path, move: bool) -> None:
         os.replace(src, target)
         return
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, target)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:
