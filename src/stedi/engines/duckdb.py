@@ -19,6 +19,9 @@ from .common import Inputs
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type for a line that is not UTF-8
 NOT_UTF8 = "not valid UTF-8"
 MAX_LINE_BYTES = 16 << 20  # a longer landing line is quarantined, cut
+# Parquet row groups: DuckDB's default (122,880 rows) makes scans of the big tables slower, a million
+# rows per group (buffered per writing thread) takes the memory the joins writing them need.
+ROW_GROUP_ROWS = 500_000
 
 
 def connect(scratch: Path | None = None, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
@@ -81,7 +84,7 @@ class DuckDBEngine:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.con.execute(
             f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, PER_THREAD_OUTPUT true, "
-            f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE 1000000)"
+            f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
         )
         return sorted(str(p) for p in out_dir.glob("*.parquet"))
 
@@ -145,8 +148,14 @@ def tokenize_sql(source: Source, lines: str, read_error: str = "NULL::VARCHAR") 
         for f in source.fields
         for v in [f"v.{quote(f.name)}"]
     )
+    # Keys that are the contract's fields in its order (in any case), as landing files send them,
+    # are matched by position; others by name, lower-cased.
+    names = [f.name for f in source.fields]
+    canonical = "[" + ", ".join(names) + "]"
+    lower_keys = "list_transform(map_keys(fields), k -> lower(k))"
     values = ", ".join(
-        f"field_values[list_position(lower_keys, '{f.name}')] AS {quote(f.name)}" for f in source.fields
+        f"map_values(fields)[CASE WHEN canonical THEN {i} ELSE list_position({lower_keys}, '{name}') END] AS {quote(name)}"
+        for i, name in enumerate(names, 1)
     )
     return f"""
 WITH mapped AS (
@@ -154,8 +163,8 @@ WITH mapped AS (
 ),
 keyed AS (
     SELECT *,
-           list_transform(map_keys(fields), k -> lower(k)) AS lower_keys,
-           map_values(fields) AS field_values,
+           COALESCE(cardinality(fields) = {len(names)} AND lower(map_keys(fields)::VARCHAR) = '{canonical}', false)
+               AS canonical,
            -- no map: not JSON, not an object, or an object with a key twice
            CASE WHEN fields IS NOT NULL THEN true
                 WHEN json_valid(record) THEN json_type(record) = 'OBJECT'
@@ -164,8 +173,9 @@ keyed AS (
 ),
 v AS (
     SELECT *,
-           CASE WHEN fields IS NULL THEN is_object
-                ELSE list_bool_or(list_transform(lower_keys, (k, i) -> list_position(lower_keys, k) <> i))
+           CASE WHEN canonical THEN false
+                WHEN fields IS NULL THEN is_object
+                ELSE list_bool_or(list_transform({lower_keys}, (k, i) -> list_position({lower_keys}, k) <> i))
            END AS duplicate_key,
            {values}
     FROM keyed
