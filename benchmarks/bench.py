@@ -4,9 +4,10 @@
                                          [--repeat 1] [--out DIR]
 
 For each scale (a customer count) it generates landing data once, then measures in fresh
-subprocesses: a bare DuckDB read of the accelerometer landing JSON (the floor any pipeline pays to
-read its input), and for each engine a full `stedi run` into a fresh warehouse, a no-op rerun on
-the unchanged warehouse, and a rerun after ~1% more accelerometer data lands in the source folder as a new file.
+subprocesses: a bare DuckDB read of the accelerometer landing JSON (what any pipeline pays to read
+its input), the floor (`floor.py`: the table rules alone on the DuckDB engine), and for each engine
+a full `stedi run` into a fresh warehouse, a no-op rerun on the unchanged warehouse, and a rerun
+after ~1% more accelerometer data lands in the source folder as a new file.
 Wall seconds, and peak RSS and CPU seconds of the whole process tree (the Spark JVM and its Python
 workers are children of `stedi`), sampled every 50 ms from /proc. Each measurement waits (up to 2
 minutes) for other processes to leave the CPUs idle, and reports how busy they kept them anyway.
@@ -108,9 +109,10 @@ def main() -> None:
         for customers in args.scales:
             scale = prepare(root / f"customers-{customers}", customers)
             bare = [bare_read(scale.landing) for _ in range(args.repeat)]
+            floor = [floor_run(scale.landing, root) for _ in range(args.repeat)]
             figures = {engine: bench_engine(engine, scale, root, args.repeat) for engine in args.engines}
             rows = bare_rows(bare[0])
-            print_scale(scale, rows, bare, figures)
+            print_scale(scale, rows, bare, floor, figures)
             sys.stdout.flush()
             totals[customers] = figures
         print_engine_ratios(totals)
@@ -238,6 +240,21 @@ def bare_read(landing: Path) -> Measurement:
     if result.returncode:
         raise RuntimeError("bare read failed:\n" + "\n".join(line for _, line in result.stderr[-20:]))
     say(f"bare read: {result.wall:.2f} s; rows, users, timestamps, sums of x, y, z: {result.stdout[-1][1]}")
+    return result
+
+
+def floor_run(landing: Path, root: Path) -> Measurement:
+    """The table rules alone on the DuckDB engine (`floor.py`), in a fresh process."""
+    out = root / "floor"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    try:
+        result = measure([sys.executable, str(Path(__file__).with_name("floor.py")), str(landing), str(out)])
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    if result.returncode:
+        raise RuntimeError("floor failed:\n" + "\n".join(line for _, line in result.stderr[-20:]))
+    say(f"floor: {result.wall:.2f} s; " + "; ".join(line for _, line in result.stdout))
     return result
 
 
@@ -390,16 +407,19 @@ def stages(result: Measurement) -> list[tuple[str, float]]:
     return [(name, end - start) for (start, name), (end, _) in zip(marks, marks[1:])]
 
 
-def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[str, EngineFigures]) -> None:
+def print_scale(scale: Scale, rows: int, bare: list[Measurement], floor: list[Measurement],
+                figures: dict[str, EngineFigures]) -> None:
     """The table of one scale, and the stage timings of each engine's full, no-op and +1% runs."""
-    bare_wall = median(m.wall for m in bare)
+    bare_wall, floor_wall = median(m.wall for m in bare), median(m.wall for m in floor)
     print()
     print(f"== {scale.customers} customers: {rows:,} accelerometer rows in the full run, "
           f"+{scale.extra_rows:,} in the +1% run ==")
     print(f"bare DuckDB read of the accelerometer JSON: {bare_wall:.2f} s ({rows / bare_wall:,.0f} rows/s, "
           f"peak RSS {median(m.peak_rss for m in bare) / 2**20:.0f} MB, CPU {median(m.cpu for m in bare):.1f} s, "
           f"others {max(m.others for m in bare):.0%})")
-    header = ["engine", "acc rows", "wall s", "rows/s", "peak RSS MB", "CPU s", "x bare read",
+    print(f"floor, the table rules alone (floor.py): {floor_wall:.2f} s = {floor_wall / bare_wall:.1f}x the bare read "
+          f"(peak RSS {median(m.peak_rss for m in floor) / 2**20:.0f} MB, others {max(m.others for m in floor):.0%})")
+    header = ["engine", "acc rows", "wall s", "rows/s", "peak RSS MB", "CPU s", "x bare read", "x floor",
               "no-op s", "no-op commits", "+1% s", "+1%/full", "+1% commits", "others %"]
     table = []
     for engine, f in figures.items():
@@ -409,7 +429,7 @@ def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[
         table.append([
             engine + (" (FAILED)" if failed else ""), f"{rows:,}", f"{wall:.2f}", f"{rows / wall:,.0f}",
             f"{median(m.peak_rss for m in f.full) / 2**20:.0f}", f"{median(m.cpu for m in f.full):.1f}",
-            f"{wall / bare_wall:.1f}", f"{median(m.wall for m in f.noop):.2f}", committed(f.noop[-1]),
+            f"{wall / bare_wall:.1f}", f"{wall / floor_wall:.1f}", f"{median(m.wall for m in f.noop):.2f}", committed(f.noop[-1]),
             f"{plus:.2f}", f"{plus / wall:.2f}", committed(f.plus[-1]),
             f"{max(m.others for m in f.full + f.noop + f.plus):.0%}",
         ])
