@@ -686,9 +686,6 @@ def test_a_line_that_is_not_utf8_is_quarantined_with_all_it_holds(tmp_path, data
     assert len(record) == len(text) and record[-100:] == text[-100:]
 
 
-@pytest.mark.xfail(strict=True, reason="engines/duckdb.py _lines_sql: read_csv splits a line at its delimiter "
-                                       "'\\x1e\\x1f\\x1e\\x1f' and, with strict_mode=false, drops all after it: a "
-                                       "valid object followed by it and anything lands, the rest of the line is lost")
 @pytest.mark.parametrize("after", [b" trailing garbage", GOOD])
 def test_a_line_holding_the_readers_delimiter_is_quarantined_whole(tmp_path, after):
     line = GOOD + b"\x1e\x1f\x1e\x1f" + after
@@ -729,9 +726,6 @@ LONE_CR = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="engines/duckdb.py _lines_sql: read_csv ends a line at a lone CR too, so a "
-                                       "line with a CR inside is split in two records (a valid object with a CR "
-                                       "between two tokens is quarantined in two pieces)")
 @pytest.mark.parametrize("case", list(LONE_CR))
 def test_a_carriage_return_inside_a_line_is_part_of_the_line(tmp_path, case):
     data, good_rows, garbage = LONE_CR[case]

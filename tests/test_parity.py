@@ -53,6 +53,10 @@ HOSTILE = [
     '{"user": "u", "timestamp": 1.0, "x": 1, "y": 1, "z": 1}', '{"user": "u", "timestamp": 1, "x": NaN, "y": 1, "z": 1}',
     '{"user": "u", "timestamp": 99999999999999999999, "x": 1, "y": 1, "z": 1}',
     '{"user": "u", "timestamp": 1, "x": "1", "y": {"a": "b"}, "z": [1]}', '{"user": "Zoë \\"q\\" \\u00e9", "timestamp": 1, "x": 1, "y": 1, "z": 1}',
+    # a line ends at LF only: a CRLF line, a CR between tokens, inside a string, inside garbage
+    '{"user": "c@x.com", "timestamp": 6, "x": 1, "y": 1, "z": 1}\r', '{"user": "d@x.com",\r"timestamp": 7, "x": 1, "y": 1, "z": 1}',
+    '{"user": "e\rf", "timestamp": 8, "x": 1, "y": 1, "z": 1}', "abc\rdef", "garbage\r",
+    '{"user": "g@x.com", "timestamp": 9, "x": 1, "y": 1, "z": 1}\x1e\x1f\x1e\x1f trailing',
 ]
 
 

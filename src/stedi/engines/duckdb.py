@@ -5,7 +5,9 @@ and writes the result of any rule as Parquet files for the catalog to commit.
 """
 
 import codecs
+import mmap
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from .common import Inputs
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type for a line that is not UTF-8
 NOT_UTF8 = "not valid UTF-8"
 MAX_LINE_BYTES = 16 << 20  # a longer landing line is quarantined, cut
+DELIMITER = "\x1e\x1f\x1e\x1f"  # the line reader's column delimiter: no valid JSON line holds it
+LONE_CR = re.compile(rb"\r(?!\n)")
 # Parquet row groups: DuckDB's default (122,880 rows) makes scans of the big tables slower, a million
 # rows per group (buffered per writing thread) takes the memory the joins writing them need.
 ROW_GROUP_ROWS = 500_000
@@ -47,29 +51,32 @@ class DuckDBEngine:
     def parse_landing(self, source: Source, files: list[str], out_dir: Path) -> list[str]:
         """Read and validate every line of `files`; write (file, record, reason, typed columns).
 
-        DuckDB reads the lines; the lines that are not UTF-8 it can only keep cut, so Python reads
-        those again, whole (all of a file's lines when DuckDB cannot read the file at all).
+        DuckDB reads the lines, but for the files it would misread (see `_duckdb_misreads`) and
+        the lines that are not UTF-8, which it can only keep cut: Python reads those, whole (all
+        the lines of a file when DuckDB cannot read the file at all).
         """
         if not files:
             return self.write(f"SELECT * FROM ({validated_sql(source, _empty_lines(source))}) WHERE false", {}, out_dir)
+        whole = [f for f in files if _duckdb_misreads(f)]
+        scanned, not_utf8, read = [f for f in files if f not in whole], [], []
         scan = f"landing_{source.name}"
         try:
-            read = self.write(validated_sql(source, f"({_lines_sql(source, files, scan)})"), {}, out_dir / "lines")
-            not_utf8, whole_files = self._files_not_utf8(scan), False
+            if scanned:
+                read = self.write(validated_sql(source, f"({_lines_sql(source, scanned, scan)})"), {}, out_dir / "lines")
+                not_utf8 = self._files_not_utf8(scan)
         except duckdb.InvalidInputException:  # DuckDB (1.5.5) fails on some long lines that are not UTF-8
             shutil.rmtree(out_dir / "lines", ignore_errors=True)
-            not_utf8, whole_files = [f for f in files if not _is_utf8(f)], True
-            utf8, scan = [f for f in files if f not in not_utf8], f"{scan}_utf8"
-            read = []
-            if utf8:
-                read = self.write(validated_sql(source, f"({_lines_sql(source, utf8, scan)})"), {}, out_dir / "lines")
+            whole += [f for f in scanned if not _is_utf8(f)]
+            scanned, scan = [f for f in scanned if f not in whole], f"{scan}_utf8"
+            if scanned:
+                read = self.write(validated_sql(source, f"({_lines_sql(source, scanned, scan)})"), {}, out_dir / "lines")
         if read:
             read += self.write(validated_sql(source, f"({_rejects_sql(source, scan)})"), {}, out_dir / "rejects")
-        if not_utf8:
-            self.con.register("python_lines", _python_lines(not_utf8))
-            python_lines = "python_lines" if whole_files else "(SELECT * FROM python_lines WHERE read_error IS NOT NULL)"
-            lines = tokenize_sql(source, python_lines, read_error="read_error")
-            read += self.write(validated_sql(source, f"({lines})"), {}, out_dir / "python")
+        for name, paths, condition in (("whole", whole, "true"), ("not_utf8", not_utf8, "read_error IS NOT NULL")):
+            if paths:
+                self.con.register(f"python_{name}", _python_lines(paths))
+                lines = tokenize_sql(source, f"(SELECT * FROM python_{name} WHERE {condition})", read_error="read_error")
+                read += self.write(validated_sql(source, f"({lines})"), {}, out_dir / name)
         return read
 
     def _files_not_utf8(self, scan: str) -> list[str]:
@@ -121,13 +128,13 @@ def _empty_lines(source: Source) -> str:
 def _lines_sql(source: Source, files: list[str], scan: str) -> str:
     """One row per landing line of `files`, in the shape `landing.validated_sql` takes.
 
-    Lines are read as text (control characters no JSON line holds as delimiter, no quoting, any
-    of CR, LF and CRLF ending a line), so a line that is not JSON still arrives whole; lines
-    DuckDB cannot read (bad UTF-8) are recorded in its rejects table (see `_rejects_sql`).
+    Lines are read as text (control characters no JSON line holds as delimiter, no quoting, LF or
+    CRLF ending a line), so a line that is not JSON still arrives whole; lines DuckDB cannot read
+    (bad UTF-8) are recorded in its rejects table (see `_rejects_sql`).
     """
     listed = ", ".join(map(literal, files))
     read = (
-        f"read_csv([{listed}], columns={{'line': 'VARCHAR'}}, header=false, delim='\x1e\x1f\x1e\x1f', quote='', "
+        f"read_csv([{listed}], columns={{'line': 'VARCHAR'}}, header=false, delim='{DELIMITER}', quote='', "
         f"escape='', auto_detect=false, new_line='\\n', strict_mode=false, max_line_size={MAX_LINE_BYTES}, buffer_size={2 * MAX_LINE_BYTES}, "
         f"filename=true, ignore_errors=true, store_rejects=true, "
         f"rejects_table='{scan}_rejects', rejects_scan='{scan}_scans')"
@@ -199,8 +206,8 @@ JOIN {scan}_scans AS s USING (scan_id, file_id)
 
 
 def _python_lines(paths: list[str], batch_rows: int = 10_000) -> pa.RecordBatchReader:
-    """(file, record, read_error) for each non-empty line of `paths`, read line by line and split
-    where DuckDB splits (LF, CRLF, lone CR); a line that is not UTF-8 comes whole, its undecodable
+    """(file, record, read_error) for each non-empty line of `paths`, read line by line (a line
+    ends at LF, a CR before it is dropped); a line that is not UTF-8 comes whole, its undecodable
     bytes replaced by U+FFFD, with the read error."""
     schema = pa.schema([("file", pa.string()), ("record", pa.string()), ("read_error", pa.string())])
 
@@ -209,21 +216,38 @@ def _python_lines(paths: list[str], batch_rows: int = 10_000) -> pa.RecordBatchR
             records, errors = [], []
             with open(path, "rb") as handle:
                 for number, raw in enumerate(handle):
-                    for line in (raw.removeprefix(codecs.BOM_UTF8) if number == 0 else raw).rstrip(b"\n").split(b"\r"):
-                        if not line:
-                            continue  # DuckDB reads no record from an empty line either
-                        try:
-                            records.append(line.decode("utf-8"))
-                            errors.append(None)
-                        except UnicodeDecodeError:
-                            records.append(line.decode("utf-8", errors="replace"))
-                            errors.append(NOT_UTF8)
+                    line = raw.removeprefix(codecs.BOM_UTF8) if number == 0 else raw
+                    line = line.removesuffix(b"\n").removesuffix(b"\r")
+                    if not line:
+                        continue  # DuckDB reads no record from an empty line either
+                    try:
+                        records.append(line.decode("utf-8"))
+                        errors.append(None)
+                    except UnicodeDecodeError:
+                        records.append(line.decode("utf-8", errors="replace"))
+                        errors.append(NOT_UTF8)
                     if len(records) >= batch_rows:
                         yield pa.record_batch([[path] * len(records), records, errors], schema=schema)
                         records, errors = [], []
             yield pa.record_batch([[path] * len(records), records, errors], schema=schema)
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _duckdb_misreads(path: str) -> bool:
+    """Whether DuckDB's line reader would split a line of the file where JSON Lines does not: at a
+    CR that no LF follows (but one ending the file), or at the reader's delimiter."""
+    try:
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            # Most files hold neither character: a search for one byte (memchr) tells, fast.
+            first = data.find(DELIMITER[0].encode())
+            if first >= 0 and data.find(DELIMITER.encode(), first) >= 0:
+                return True
+            first = data.find(b"\r")
+            lone = first >= 0 and LONE_CR.search(data, first)
+            return bool(lone) and lone.end() < len(data)
+    except ValueError:  # an empty file cannot be mapped (and holds no line)
+        return False
 
 
 def _is_utf8(path: str) -> bool:

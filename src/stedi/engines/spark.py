@@ -86,13 +86,13 @@ class SparkEngine:
 
         schema = _lines_schema(source)
         if files:
-            raw = self.spark.read.format("text").load(files).select(
+            raw = self.spark.read.format("text").option("lineSep", "\n").load(files).select(
                 F.input_file_name().alias("file"), F.col("value").cast("binary").alias("bytes")
             )
             text = F.decode("bytes", "UTF-8")
             lines = raw.select(
                 "file",
-                F.regexp_replace(text, "^\ufeff", "").alias("record"),
+                F.regexp_replace(text, "^\ufeff|\r\\z", "").alias("record"),  # a line ends at LF, or CRLF
                 F.when(F.encode(text, "UTF-8") != F.col("bytes"), F.lit("not valid UTF-8")).alias("read_error"),
             ).where("record != ''")
             tokenized = lines.mapInArrow(_tokenizer(source), schema)
