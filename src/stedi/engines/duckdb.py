@@ -159,9 +159,8 @@ def tokenize_sql(source: Source, lines: str, read_error: str = "NULL::VARCHAR") 
     # are matched by position; others by name, lower-cased.
     names = [f.name for f in source.fields]
     canonical = "[" + ", ".join(names) + "]"
-    lower_keys = "list_transform(map_keys(fields), k -> lower(k))"
     values = ", ".join(
-        f"map_values(fields)[CASE WHEN canonical THEN {i} ELSE list_position({lower_keys}, '{name}') END] AS {quote(name)}"
+        f"map_values(fields)[CASE WHEN canonical THEN {i} ELSE list_position(lower_keys, '{name}') END] AS {quote(name)}"
         for i, name in enumerate(names, 1)
     )
     return f"""
@@ -178,14 +177,18 @@ keyed AS (
                 ELSE false END AS is_object
     FROM mapped
 ),
+named AS (
+    SELECT *, CASE WHEN NOT canonical THEN list_transform(map_keys(fields), k -> lower(k)) END AS lower_keys
+    FROM keyed
+),
 v AS (
     SELECT *,
            CASE WHEN canonical THEN false
                 WHEN fields IS NULL THEN is_object
-                ELSE list_bool_or(list_transform({lower_keys}, (k, i) -> list_position({lower_keys}, k) <> i))
+                ELSE list_bool_or(list_transform(lower_keys, (k, i) -> list_position(lower_keys, k) <> i))
            END AS duplicate_key,
            {values}
-    FROM keyed
+    FROM named
 )
 SELECT file, record, {read_error} AS read_error, is_object, duplicate_key,
 {fields}
