@@ -233,12 +233,18 @@ def landed(extra: Path, landing: Path):
         target.unlink()
 
 
+def measure_script(what: str, *arguments: str) -> Measurement:
+    """`measure` a Python process run with `arguments`; raise with its last error lines if it fails."""
+    result = measure([sys.executable, *arguments])
+    if result.returncode:
+        raise RuntimeError(f"{what} failed:\n" + "\n".join(line for _, line in result.stderr[-20:]))
+    return result
+
+
 def bare_read(landing: Path) -> Measurement:
     """A bare DuckDB read of every accelerometer landing data file, all columns, in a fresh process."""
     files = [str(f) for f in accelerometer_files(landing)]
-    result = measure([sys.executable, "-c", BARE_READ, *files])
-    if result.returncode:
-        raise RuntimeError("bare read failed:\n" + "\n".join(line for _, line in result.stderr[-20:]))
+    result = measure_script("bare read", "-c", BARE_READ, *files)
     say(f"bare read: {result.wall:.2f} s; rows, users, timestamps, sums of x, y, z: {result.stdout[-1][1]}")
     return result
 
@@ -249,11 +255,9 @@ def floor_run(landing: Path, root: Path) -> Measurement:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     try:
-        result = measure([sys.executable, str(Path(__file__).with_name("floor.py")), str(landing), str(out)])
+        result = measure_script("floor", str(Path(__file__).with_name("floor.py")), str(landing), str(out))
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    if result.returncode:
-        raise RuntimeError("floor failed:\n" + "\n".join(line for _, line in result.stderr[-20:]))
     say(f"floor: {result.wall:.2f} s; " + "; ".join(line for _, line in result.stdout))
     return result
 
