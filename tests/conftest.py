@@ -44,12 +44,12 @@ def hold_back_phone_readings(landing: Path, emails: list[str], out: Path) -> tup
     return first, late
 
 
-def scalar(warehouse, sql: str):
-    return query(str(warehouse), sql)[1][0][0]
+def scalar(warehouse, sql: str, **where):
+    return query(str(warehouse), sql, **where)[1][0][0]
 
 
-def rows(warehouse, sql: str) -> list[tuple]:
-    return query(str(warehouse), sql)[1]
+def rows(warehouse, sql: str, **where) -> list[tuple]:
+    return query(str(warehouse), sql, **where)[1]
 
 
 @pytest.fixture
@@ -83,9 +83,10 @@ TABLE_NAMES = [
 ]
 
 
-def contents(warehouse) -> dict[str, list[tuple]]:
-    """Every table's rows, sorted, for comparing warehouses order-insensitively."""
-    return {name: sorted(rows(warehouse, f"SELECT * FROM {name}"), key=repr) for name in TABLE_NAMES}
+def contents(warehouse, **where) -> dict[str, list[tuple]]:
+    """Every table's rows, sorted, for comparing warehouses order-insensitively (`where`: the
+    catalog and database options)."""
+    return {name: sorted(rows(warehouse, f"SELECT * FROM {name}", **where), key=repr) for name in TABLE_NAMES}
 
 
 @pytest.fixture(scope="session")
@@ -129,9 +130,18 @@ def aws(tmp_path_factory):
         patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(log.parent / "no-credentials"))
         for name, value in env.items():
             patch.setenv(name, value)
+        forget_aws_settings()
         yield env
+    forget_aws_settings()
     server.terminate()
     server.wait(timeout=10)
+
+
+def forget_aws_settings() -> None:
+    """Drop what stedi resolved from the AWS environment, after a test changed it."""
+    from stedi.storage import s3
+
+    s3.settings.cache_clear()
 
 
 @pytest.fixture

@@ -108,12 +108,6 @@ def test_generate_writes_the_seed_layout(tmp_path, capsys):
         assert list((tmp_path / "out" / source / "landing").glob("*.json"))
 
 
-def test_an_object_store_warehouse_is_refused_in_one_sentence(tmp_path, capsys):
-    assert main(["run", "--warehouse", "s3://bucket/stedi"]) == 1
-    assert capsys.readouterr().err == (
-        "error: s3://bucket/stedi is a URL; a warehouse is a folder for now (object storage is not supported yet)\n")
-
-
 def test_the_spark_engine_without_java_is_one_sentence(tmp_path, capsys, monkeypatch):
     from stedi.engines import spark
 

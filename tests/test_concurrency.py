@@ -182,7 +182,7 @@ for i in range(rounds):
     while not os.path.exists(os.path.join(root, "go")):
         time.sleep(0.0001)
     try:
-        ice.open_catalog(root) if role == "writer" else connect_tables(root)
+        ice.open_tables(root) if role == "writer" else connect_tables(root)
     except Exception as error:
         errors.append(f"{role}: {type(error).__name__}: {str(error).splitlines()[0]}")
 print("\\n".join(errors))

@@ -86,10 +86,10 @@ def assert_committed(warehouse: Path, before: dict, after: dict) -> None:
     """(a): each table absent or at a committed snapshot, whole and readable, before or after the run."""
     if not (warehouse / "catalog.db").exists():
         return  # killed before the catalog existed: no table exists
-    catalog = ice.open_catalog(str(warehouse))
+    catalog = ice.open_tables(str(warehouse))
     con = connect_tables(str(warehouse))
     for name in TABLES:
-        table = ice.load(catalog, str(warehouse), name, create=False)
+        table = catalog.load(name, create=False)
         if table is None:
             continue
         snapshot = table.current_snapshot()

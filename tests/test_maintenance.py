@@ -49,7 +49,7 @@ def test_vacuum_expires_old_snapshots_and_deletes_their_files(generated, warehou
     (more / "customer/landing/withdrawal.json").write_text(
         f'{{"email": "{withdrawing}", "lastUpdateDate": 1900000000000}}\n')
     run(str(warehouse), str(more))
-    table = ice.load(ice.open_catalog(str(warehouse)), str(warehouse), "customer_trusted")
+    table = ice.open_tables(str(warehouse)).load("customer_trusted")
     first = history(str(warehouse), "customer_trusted")[0].snapshot_id
     old_files = [task.file.file_path for task in table.scan(snapshot_id=first).plan_files()]
     orphan = warehouse / "customer/trusted/data/from-a-killed-run.parquet"
@@ -78,9 +78,9 @@ def every_string_in(warehouse):
             yield path, path.read_bytes().decode("utf-8", "replace")
             if path.suffix == ".parquet":
                 yield path, repr(duckdb.sql(f"SELECT * FROM read_parquet('{path}')").fetchall())
-    catalog = ice.open_catalog(str(warehouse))
+    catalog = ice.open_tables(str(warehouse))
     for name in TABLES:
-        yield name, repr(ice.load(catalog, str(warehouse), name).inspect.entries().to_pylist())
+        yield name, repr(catalog.load(name).inspect.entries().to_pylist())
 
 
 def test_forget_erases_a_customer_everywhere(generated, warehouse):

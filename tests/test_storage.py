@@ -15,8 +15,8 @@ READING = {"user": "a@x.com", "timestamp": 1, "x": 1, "y": 1, "z": 1}
 
 
 def snapshots(warehouse) -> dict[str, int | None]:
-    catalog = ice.open_catalog(str(warehouse))
-    return {name: ice.load(catalog, str(warehouse), name).metadata.current_snapshot_id for name in TABLES}
+    catalog = ice.open_tables(str(warehouse))
+    return {name: catalog.load(name).metadata.current_snapshot_id for name in TABLES}
 
 
 def test_layout_follows_the_seed_s3_layout(generated, tmp_path):
@@ -74,8 +74,8 @@ def test_a_reading_of_an_unknown_user_changes_only_the_landing_table(generated, 
 def test_every_commit_is_an_iceberg_snapshot_readable_by_any_iceberg_reader(generated, tmp_path):
     landing, truth = generated
     run(str(tmp_path / "wh"), str(landing))
-    catalog = ice.open_catalog(str(tmp_path / "wh"))
-    table = catalog.load_table(("stedi", "machine_learning_curated"))
+    catalog = ice.open_tables(str(tmp_path / "wh"))
+    table = catalog.load("machine_learning_curated")
     assert table.scan().to_arrow().num_rows == truth["rows"]["any"]["machine_learning_curated"]
     assert len(table.history()) >= 1
     metadata = table.metadata_location.removeprefix("file://")

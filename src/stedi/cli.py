@@ -8,10 +8,14 @@ import re
 import sys
 from datetime import timedelta
 
+from pyiceberg.exceptions import CommitFailedException
+
 from . import accounting
 from .engines import ENGINES, EngineUnavailable
 from .pipeline import CONSENT_POLICIES, CheckFailed
 from .query import QueryError, connect_tables
+from .schema import DATABASE
+from .storage.s3 import StorageError
 from .storage.warehouse import WarehouseBusy
 
 DEFAULT_WAREHOUSE = "lakehouse"
@@ -24,8 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     try:
         return args.command(args) or 0
-    except (QueryError, WarehouseBusy, CheckFailed, EngineUnavailable, ValueError, FileNotFoundError) as error:
+    except (QueryError, WarehouseBusy, CheckFailed, EngineUnavailable, StorageError, ValueError,
+            FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except CommitFailedException as error:
+        print(f"error: a table changed while this command wrote it, so its commit was refused ({error}); "
+              "every table is at its last committed state: run the command again", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: every table is at its last committed state", file=sys.stderr)
@@ -36,44 +45,50 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stedi", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    def command(name, function, help):
+    def command(name, function, help, warehouse=True):
         sub = commands.add_parser(name, help=help, description=help)
         sub.set_defaults(command=function)
+        if not warehouse:
+            return sub
+        sub.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE,
+                         help=f"a folder or s3://bucket/prefix (default {DEFAULT_WAREHOUSE})")
+        sub.add_argument("--catalog", metavar="NAME",
+                         help="an Iceberg catalog PyIceberg loads by name, e.g. glue (default: the warehouse's own)")
+        sub.add_argument("--database", metavar="NAME", default=DATABASE, help=f"the catalog's database (default {DATABASE})")
         return sub
 
     run = command("run", _run, "Ingest landing files and build every table.")
-    run.add_argument("--source", metavar="DIR", help="folder laid out as DIR/<source>/landing/*.json")
-    run.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
+    run.add_argument("--source", metavar="DIR", help="folder or s3:// location laid out as DIR/<source>/landing/*.json")
     run.add_argument("--consent-policy", choices=CONSENT_POLICIES, default="any")
     run.add_argument("--engine", choices=ENGINES, default="duckdb")
     run.add_argument("--spark-master", metavar="URL", help="Spark master (default local[*])")
 
     query = command("query", _query, "Run read-only SQL over every table.")
     query.add_argument("sql")
-    query.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
-    tables = command("tables", _tables, "List every table with its zone, rows, location and last commit.")
-    tables.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
+    command("tables", _tables, "List every table with its zone, rows, location and last commit.")
 
     history = command("history", _history, "List the snapshots of a table.")
     history.add_argument("table")
-    history.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
 
     vacuum = command("vacuum", _vacuum, "Expire old snapshots and delete the files nothing refers to.")
     vacuum.add_argument("--older-than", metavar="AGE", type=_age, default="7d",
                         help="e.g. 7d, 12h, 30m, 0s (default 7d)")
-    vacuum.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
 
     forget = command("forget", _forget, "Erase a customer from every table, file and snapshot.")
     forget.add_argument("email")
-    forget.add_argument("--warehouse", metavar="DIR", default=DEFAULT_WAREHOUSE)
 
-    generate = command("generate", _generate, "Write realistic landing data with known ground truth.")
+    generate = command("generate", _generate, "Write realistic landing data with known ground truth.", warehouse=False)
     generate.add_argument("out_dir")
     generate.add_argument("--customers", type=int, default=1000)
     generate.add_argument("--seed", type=int, default=0)
     return parser
+
+
+def _where(args) -> dict:
+    """The catalog and database options every warehouse command passes on."""
+    return {"catalog": args.catalog, "database": args.database}
 
 
 def _progress(message: str) -> None:
@@ -84,7 +99,8 @@ def _run(args) -> int:
     from .pipeline import run
 
     options = {"master": args.spark_master} if args.spark_master else {}
-    result = run(args.warehouse, args.source, args.consent_policy, args.engine, progress=_progress, **options)
+    result = run(args.warehouse, args.source, args.consent_policy, args.engine, progress=_progress, **_where(args),
+                 **options)
     for source, names in result.ingested.items():
         if names:
             print(f"ingested {len(names)} new {source} file(s)")
@@ -96,9 +112,9 @@ def _run(args) -> int:
         passed = sum(r.passed for r in result.checks)
         print(f"data-quality checks: {passed} passed" + "".join(f", warning {w}" for w in warnings))
     print()
-    _print_rows(*_table_rows(args.warehouse), "table")
+    _print_rows(*_table_rows(args), "table")
     print()
-    con = connect_tables(args.warehouse)
+    con = connect_tables(args.warehouse, **_where(args))
     balanced = True
     for acc in accounting.account(con, args.consent_policy):
         balanced &= acc.balanced
@@ -109,22 +125,23 @@ def _run(args) -> int:
     return 0 if balanced else 1
 
 
-def _table_rows(warehouse: str):
+def _table_rows(args):
     from .query import tables
 
-    return ["table", "zone", "rows", "last commit"], [(t.name, t.zone, t.rows, t.last_commit) for t in tables(warehouse)]
+    return ["table", "zone", "rows", "last commit"], [
+        (t.name, t.zone, t.rows, t.last_commit) for t in tables(args.warehouse, **_where(args))]
 
 
 def _query(args) -> None:
     from .query import query
 
-    _print_rows(*query(args.warehouse, args.sql), args.format)
+    _print_rows(*query(args.warehouse, args.sql, **_where(args)), args.format)
 
 
 def _tables(args) -> None:
     from .query import tables
 
-    rows = [(t.name, t.zone, t.rows, t.location, t.last_commit) for t in tables(args.warehouse)]
+    rows = [(t.name, t.zone, t.rows, t.location, t.last_commit) for t in tables(args.warehouse, **_where(args))]
     _print_rows(["table", "zone", "rows", "location", "last commit"], rows, "table")
 
 
@@ -140,21 +157,21 @@ def _history(args) -> None:
     from .maintenance import history
 
     rows = [(s.snapshot_id, s.committed_at, s.operation, s.added_rows, s.deleted_rows, s.total_rows,
-             "*" if s.current else "") for s in history(args.warehouse, args.table)]
+             "*" if s.current else "") for s in history(args.warehouse, args.table, **_where(args))]
     _print_rows(["snapshot", "committed", "operation", "added", "deleted", "rows", "current"], rows, "table")
 
 
 def _vacuum(args) -> None:
     from .maintenance import vacuum
 
-    result = vacuum(args.warehouse, args.older_than)
+    result = vacuum(args.warehouse, args.older_than, **_where(args))
     print(f"expired {result.expired_snapshots} snapshot(s), deleted {result.deleted_files} file(s)")
 
 
 def _forget(args) -> None:
     from .erasure import forget
 
-    result = forget(args.warehouse, args.email)
+    result = forget(args.warehouse, args.email, **_where(args))
     lines = ", ".join(f"{n} {source}" for source, n in result.lines_removed.items())
     print(f"forgot the customer: removed {lines} landing line(s) and {result.devices} device(s); "
           "every table rebuilt without them, no old snapshot kept")

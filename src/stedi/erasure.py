@@ -7,18 +7,13 @@ so that ingesting an old landing file again cannot bring them back.
 """
 
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
-import duckdb
-
-from .landing import literal
 from .pipeline import run
-from .query import QueryError, open_warehouse
-from .schema import TABLES
+from .query import QueryError, connect_tables, open_warehouse
+from .schema import DATABASE, TABLES
 from .storage import catalog as ice
+from .storage import files
 from .storage.tombstones import IDENTITY, Tombstones
 from .storage.warehouse import Warehouse
 
@@ -29,49 +24,33 @@ class ForgetResult:
     devices: int
 
 
-def forget(warehouse: str, email: str) -> ForgetResult:
+def forget(warehouse: str, email: str, catalog: str | None = None, database: str = DATABASE) -> ForgetResult:
     """Erase the customer with `email` from every table, file and snapshot of the warehouse."""
-    root, catalog = open_warehouse(warehouse)
-    wh = Warehouse.at(root)
-    with wh.lock():
-        if not _mentions(wh, catalog, email):
-            raise QueryError(f"no customer with the email {email} in {root}")
-        devices = _owned_devices(wh, catalog, email)
-        trusted = ice.load(catalog, str(root), "customer_trusted", create=False)
+    store = open_warehouse(warehouse, catalog, database)
+    wh = Warehouse.at(store.root)
+    with wh.lock(), wh.spill() as spill:
+        con = connect_tables(warehouse, catalog, database)
+        if not con.execute("SELECT COUNT(*) FROM customer_landing WHERE email = $email", {"email": email}).fetchone()[0]:
+            raise QueryError(f"no customer with the email {email} in {wh.root}")
+        devices = [serial for (serial,) in con.execute(
+            "SELECT serialnumber FROM device_ownership WHERE owner_email = $email", {"email": email}).fetchall()]
+        con.close()
+        trusted = store.load("customer_trusted", create=False)
         policy = trusted.properties.get(ice.CONSENT_POLICY, "any") if trusted is not None else "any"
         tombstones = Tombstones(wh)
         tombstones.add([email, *devices])
         removed = {}
+        cleaned = os.path.join(spill, "cleaned")
         for source in IDENTITY:
             removed[source] = 0
-            for path in wh.landing_files(source):
-                tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-                count = tombstones.copy(source, path, tmp)
+            for location in wh.landing_files(source):
+                count = tombstones.copy(source, location, cleaned)
                 if count:
-                    os.replace(tmp, path)
-                else:
-                    tmp.unlink()
+                    files.copy(cleaned, location)
                 removed[source] += count
         for name in TABLES:  # no snapshot, data file or manifest of the old tables survives
-            if ice.load(catalog, str(root), name, create=False) is not None:
-                catalog.drop_table((ice.NAMESPACE, name))
-            shutil.rmtree(root / TABLES[name].location, ignore_errors=True)
-        shutil.rmtree(root / "_stedi" / "scratch", ignore_errors=True)
-    run(str(root), consent_policy=policy)
+            store.drop(name)
+            files.delete_tree(wh.path(TABLES[name].location))
+        files.delete_tree(wh.path("_stedi", "scratch"))
+    run(wh.root, consent_policy=policy, catalog=catalog, database=database)
     return ForgetResult(removed, len(devices))
-
-
-def _table_sql(catalog, root: Path, name: str) -> str:
-    table = ice.load(catalog, str(root), name, create=False)
-    files = ice.data_files(table) if table is not None else []
-    return f"read_parquet([{', '.join(map(literal, files))}])" if files else "(SELECT NULL AS email, NULL AS owner_email WHERE false)"
-
-
-def _mentions(wh: Warehouse, catalog, email: str) -> bool:
-    sql = f"SELECT COUNT(*) FROM {_table_sql(catalog, wh.root, 'customer_landing')} WHERE email = $email"
-    return duckdb.execute(sql, {"email": email}).fetchone()[0] > 0
-
-
-def _owned_devices(wh: Warehouse, catalog, email: str) -> list[str]:
-    sql = f"SELECT serialnumber FROM {_table_sql(catalog, wh.root, 'device_ownership')} WHERE owner_email = $email"
-    return [serial for (serial,) in duckdb.execute(sql, {"email": email}).fetchall()]

@@ -8,18 +8,19 @@ engine="spark", tables=[table])``). On AWS Glue (``awsglue`` importable) the arg
 with ``getResolvedOptions`` and the run is wrapped in a Glue ``Job``; elsewhere, such as under a
 local ``spark-submit``, they are parsed here.
 
-Job arguments: ``--warehouse DIR`` (required), ``--consent_policy any|as-of`` (default any),
-``--source DIR`` (optional landing folder laid out as DIR/<source>/landing/*.json),
-``--JOB_NAME`` (set by Glue; optional elsewhere).
+Job arguments: ``--warehouse`` (required: a folder or ``s3://bucket/prefix``), ``--catalog``
+(an Iceberg catalog by name, e.g. ``glue``; required for an S3 warehouse), ``--database`` (default
+stedi), ``--consent_policy any|as-of`` (default any), ``--source`` (optional landing location laid
+out as <source>/<name>/landing/*.json), ``--JOB_NAME`` (set by Glue; optional elsewhere).
 """
 
 import argparse
 import sys
 
 from .pipeline import CONSENT_POLICIES, RunResult, run
-from .schema import TABLES
+from .schema import DATABASE, TABLES
 
-OPTIONAL = ("consent_policy", "source")
+OPTIONAL = ("consent_policy", "source", "catalog", "database")
 
 
 def main(table: str, argv: list[str] | None = None) -> RunResult:
@@ -49,19 +50,18 @@ def parse_args(table: str, argv: list[str]) -> dict:
         prog=f"{table}.py", allow_abbrev=False, description=f"Build {table} (and what it is built from) on Spark."
     )
     parser.add_argument("--JOB_NAME", default=f"stedi-{table}", help="job name (Glue sets it)")
-    parser.add_argument("--warehouse", required=True, type=_local_path, metavar="DIR", help="warehouse root")
+    parser.add_argument("--warehouse", required=True, type=_optional, metavar="LOCATION",
+                        help="warehouse root: a folder or s3://bucket/prefix")
+    parser.add_argument("--catalog", type=_optional, metavar="NAME", help="Iceberg catalog, e.g. glue")
+    parser.add_argument("--database", type=_optional, default=DATABASE, metavar="NAME", help="the catalog's database")
     parser.add_argument("--consent_policy", choices=CONSENT_POLICIES, default="any")
-    parser.add_argument("--source", type=_local_path, metavar="DIR", help="landing folder to ingest first")
+    parser.add_argument("--source", type=_optional, metavar="LOCATION", help="landing location to ingest first")
     args, _glue_arguments = parser.parse_known_args(argv)
     return vars(args)
 
 
-def _local_path(value: str) -> str | None:
-    """A folder path; an empty value (a Glue parameter left blank) is none."""
-    if "://" in value:
-        raise argparse.ArgumentTypeError(
-            f"{value} is a URL; stedi reads and writes a file system path (object storage is not supported yet)"
-        )
+def _optional(value: str) -> str | None:
+    """An empty value (a Glue parameter left blank) is none."""
     return value or None
 
 
@@ -77,7 +77,7 @@ def _build(table: str, args: dict) -> RunResult:
         print(f"[{args['JOB_NAME']}] {message}", file=sys.stderr, flush=True)
 
     result = run(args["warehouse"], args["source"], args["consent_policy"], engine="spark", progress=progress,
-                 tables=[table])
+                 tables=[table], catalog=args["catalog"], database=args["database"] or DATABASE)
     for source, names in result.ingested.items():
         if names:
             progress(f"ingested {len(names)} new {source} file(s)")

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .query import QueryError, open_warehouse
-from .schema import TABLES
+from .schema import DATABASE, TABLES
 from .storage import catalog as ice
 from .storage.warehouse import Warehouse
 
@@ -20,12 +20,11 @@ class SnapshotInfo:
     current: bool
 
 
-def history(warehouse: str, table: str) -> list[SnapshotInfo]:
+def history(warehouse: str, table: str, catalog: str | None = None, database: str = DATABASE) -> list[SnapshotInfo]:
     """The snapshots of `table`, oldest first."""
     if table not in TABLES:
         raise QueryError(f"no table named {table}; the tables are {', '.join(TABLES)}")
-    root, catalog = open_warehouse(warehouse)
-    iceberg = ice.load(catalog, str(root), table, create=False)
+    iceberg = open_warehouse(warehouse, catalog, database).load(table, create=False)
     if iceberg is None:
         return []
     current = iceberg.metadata.current_snapshot_id
@@ -53,15 +52,15 @@ class VacuumResult:
     deleted_files: int
 
 
-def vacuum(warehouse: str, older_than: timedelta) -> VacuumResult:
+def vacuum(warehouse: str, older_than: timedelta, catalog: str | None = None, database: str = DATABASE) -> VacuumResult:
     """Expire every table's snapshots older than `older_than` (never the current one) and delete
     the files nothing refers to any more."""
-    root, catalog = open_warehouse(warehouse)
+    store = open_warehouse(warehouse, catalog, database)
     cutoff = datetime.now(timezone.utc) - older_than
     expired = deleted = 0
-    with Warehouse.at(root).lock():
+    with Warehouse.at(store.root).lock():
         for name in TABLES:
-            table = ice.load(catalog, str(root), name, create=False)
+            table = store.load(name, create=False)
             if table is not None:
                 expired += ice.expire_snapshots(table, cutoff)
                 deleted += ice.delete_unreferenced_files(table, cutoff)

@@ -6,7 +6,6 @@ the same input commits nothing. Every table changes by one atomic Iceberg commit
 """
 
 import hashlib
-import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,10 +20,11 @@ from .contract import SOURCES, Source
 from .engines import make_engine
 from .generate import generate
 from .landing import literal, validated_sql
+from .schema import BUILD_ORDER, DATABASE, TABLES, Check, Table
 from .storage import catalog as ice
+from .storage import files
 from .storage.tombstones import Tombstones
 from .storage.warehouse import Warehouse
-from .schema import BUILD_ORDER, TABLES, Check, Table
 
 CONSENT_POLICIES = ("any", "as-of")
 
@@ -67,27 +67,33 @@ def run(
     engine: str = "duckdb",
     progress=lambda message: None,
     tables: list[str] | None = None,
+    catalog: str | None = None,
+    database: str = DATABASE,
     **engine_options,
 ) -> RunResult:
     """Ingest new landing files from `source` (or the built-in sample into an empty warehouse)
-    and bring every table up to date, or only `tables` and the tables they are built from."""
+    and bring every table up to date, or only `tables` and the tables they are built from.
+
+    The warehouse and the source are local folders or ``s3://`` locations; the tables live in
+    the Iceberg catalog named `catalog` (None: the one embedded in a local warehouse), in
+    `database`."""
     if consent_policy not in CONSENT_POLICIES:
         raise ValueError(f"consent policy must be one of {', '.join(CONSENT_POLICIES)}, not {consent_policy!r}")
     needed = _with_inputs(tables or list(TABLES))
     wh = Warehouse.at(warehouse)
     result = RunResult(str(wh.root))
-    with wh.lock(), wh.scratch() as scratch:
+    with wh.lock(), wh.scratch() as scratch, wh.spill() as spill:
+        store = ice.open_tables(wh.root, catalog, database)
         tombstones = Tombstones(wh)
         copy = tombstones.copy if tombstones.hashes else None
         if source is not None:
             result.ingested, result.skipped = wh.ingest(source, copy)
         elif wh.is_empty():
             progress("empty landing zone: generating the built-in sample")
-            generate(scratch / "sample", customers=200, seed=0)
-            result.ingested, result.skipped = wh.ingest(scratch / "sample")
-        catalog = ice.open_catalog(str(wh.root))
-        load = cache(lambda name: ice.load(catalog, str(wh.root), name))  # commits update a loaded table
-        with make_engine(engine, scratch, **engine_options) as eng:
+            generate(spill / "sample", customers=200, seed=0)
+            result.ingested, result.skipped = wh.ingest(spill / "sample")
+        load = cache(store.load)  # commits update a loaded table
+        with make_engine(engine, spill, **engine_options) as eng:
             for src in SOURCES.values():
                 if src.table in needed:
                     _refresh_landing(wh, load, eng, src, scratch, result, progress)
@@ -122,7 +128,7 @@ def _refresh_landing(wh, load, eng, src: Source, scratch, result: RunResult, pro
     The landing table and the quarantine each bookmark the files they have read (so a run cut
     short between their commits resumes where it stopped); a new landing contract rereads all.
     """
-    files = {p.name: str(p) for p in wh.landing_files(src.name)}
+    landing = {files.basename(location): location for location in wh.landing_files(src.name)}
     contract = _digest(validated_sql(src, "lines"))
     columns = ", ".join(f'"{name}"' for name, _ in src.columns)
     targets = [  # (table, bookmark key, rows a rebuild replaces, its rows among the parsed lines)
@@ -135,8 +141,8 @@ def _refresh_landing(wh, load, eng, src: Source, scratch, result: RunResult, pro
     for name, key, rows, sql in targets:
         table = load(name)
         read_before = ice.files_read(table, key) if ice.fingerprint(table, key) == contract else None
-        rebuild = read_before is None or not read_before <= set(files)
-        new = set(files) if rebuild else set(files) - read_before
+        rebuild = read_before is None or not read_before <= set(landing)
+        new = set(landing) if rebuild else set(landing) - read_before
         if new:
             bookmark = new if rebuild else new | read_before
             plans.append((name, table, key, rows if rebuild else AlwaysFalse(), sql, bookmark, new))
@@ -144,7 +150,7 @@ def _refresh_landing(wh, load, eng, src: Source, scratch, result: RunResult, pro
         return
     read = sorted(set().union(*(new for *_, new in plans)))
     progress(f"reading {len(read)} new {src.name} landing file(s)")
-    parsed = eng.parse_landing(src, [files[name] for name in read], scratch / f"parsed-{src.name}")
+    parsed = eng.parse_landing(src, [landing[name] for name in read], files.join(scratch, f"parsed-{src.name}"))
     parsed_input = {"parsed": (parsed, [("file", "VARCHAR"), ("record", "VARCHAR"), ("reason", "VARCHAR"), *src.columns])}
     for name, table, key, replaced, sql, bookmark, new in plans:
         if new != set(read):  # the other table needed more files read than this one
@@ -209,7 +215,7 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
             ice.UPSTREAM: ice.encode_upstream(snapshots), ice.CONSENT_POLICY: parameters["consent_policy"]}):
         result.committed.append(table.name)
     if new_rows is not checked:
-        shutil.rmtree(out_dir)  # the rebuilt rows, compared and not committed
+        files.delete_tree(out_dir)  # the rebuilt rows, compared and not committed
 
 
 def _listed(names) -> str:
@@ -244,11 +250,11 @@ def _rows_missing(rows, other, as_sets: bool) -> tuple[str, dict]:
     return sql, {"these_rows": rows, "other_rows": other}
 
 
-def _check(load, eng, table: Table, files: list[str], parameters, result: RunResult) -> None:
+def _check(load, eng, table: Table, written: list[str], parameters, result: RunResult) -> None:
     """Run the table's checks on its new rows; raise CheckFailed if a blocking one fails."""
     for check in table.checks:
         inputs = {
-            name: (files if name == table.name else ice.data_files(load(name)),
+            name: (written if name == table.name else ice.data_files(load(name)),
                    list(TABLES[name].columns))
             for name in check.inputs
         }
@@ -274,6 +280,6 @@ def _record_checks(load, result: RunResult) -> None:
     result.committed.append("data_quality")
 
 
-def _data_dir(wh: Warehouse, name: str):
+def _data_dir(wh: Warehouse, name: str) -> str:
     """A fresh folder in the table's data folder: invisible to readers until committed."""
-    return wh.root / TABLES[name].location / "data" / uuid.uuid4().hex
+    return wh.path(TABLES[name].location, "data", uuid.uuid4().hex)

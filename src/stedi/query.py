@@ -2,14 +2,14 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import duckdb
 
-from .engines.duckdb import connect
+from .engines.duckdb import connect, reach
 from .landing import literal, quote
+from .schema import DATABASE, TABLES
 from .storage import catalog as ice
-from .schema import TABLES
+from .storage import files
 
 
 class QueryError(Exception):
@@ -25,33 +25,37 @@ class TableInfo:
     last_commit: str | None
 
 
-def open_warehouse(warehouse: str):
-    """The root and catalog of an existing warehouse."""
-    root = Path(warehouse).expanduser().resolve()
-    if not (root / "catalog.db").exists():
+def open_warehouse(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> ice.Tables:
+    """The tables of an existing warehouse (a local folder or an s3:// location)."""
+    root = files.normalize(warehouse)
+    store = ice.open_tables(root, catalog, database, create=False)
+    if store is None:
         raise QueryError(f"{root} is not a stedi warehouse yet; run `stedi run --warehouse {warehouse}` first")
-    return root, ice.open_catalog(str(root), create=False)
+    return store
 
 
-def connect_tables(warehouse: str) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per table, reading its current Iceberg snapshot."""
-    root, catalog = open_warehouse(warehouse)
+def connect_tables(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with one view per table, reading its current Iceberg snapshot; each
+    also named as Athena names it, `<database>.<table>`."""
+    store = open_warehouse(warehouse, catalog, database)
     con = connect()
+    con.execute(f"CREATE SCHEMA {quote(database)}")
     for name, table in TABLES.items():
-        iceberg = ice.load(catalog, str(root), name, create=False)
-        files = ice.data_files(iceberg) if iceberg is not None else []
-        if files:
-            listed = ", ".join(map(literal, files))
-            body = f"SELECT * FROM read_parquet([{listed}])"
+        iceberg = store.load(name, create=False)
+        data = ice.data_files(iceberg) if iceberg is not None else []
+        if data:
+            reach(con, data)
+            body = f"SELECT * FROM read_parquet([{', '.join(map(literal, data))}])"
         else:
             body = "SELECT " + ", ".join(f"NULL::{t} AS {quote(c)}" for c, t in table.columns) + " WHERE false"
         con.execute(f"CREATE VIEW {name} AS {body}")
+        con.execute(f"CREATE VIEW {quote(database)}.{name} AS SELECT * FROM main.{name}")
     return con
 
 
-def query(warehouse: str, sql: str) -> tuple[list[str], list[tuple]]:
+def query(warehouse: str, sql: str, catalog: str | None = None, database: str = DATABASE) -> tuple[list[str], list[tuple]]:
     """Run one read-only statement; return its column names and rows."""
-    con = connect_tables(warehouse)
+    con = connect_tables(warehouse, catalog, database)
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as error:
@@ -67,12 +71,12 @@ def query(warehouse: str, sql: str) -> tuple[list[str], list[tuple]]:
         raise QueryError(_first_line(error)) from None
 
 
-def tables(warehouse: str) -> list[TableInfo]:
+def tables(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> list[TableInfo]:
     """Every table with its zone, row count, location and last commit time."""
-    root, catalog = open_warehouse(warehouse)
+    store = open_warehouse(warehouse, catalog, database)
     infos = []
     for name, table in TABLES.items():
-        iceberg = ice.load(catalog, str(root), name, create=False)
+        iceberg = store.load(name, create=False)
         snapshot = iceberg.current_snapshot() if iceberg is not None else None
         rows = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
         when = (
@@ -80,7 +84,7 @@ def tables(warehouse: str) -> list[TableInfo]:
             if snapshot
             else None
         )
-        infos.append(TableInfo(name, table.zone, rows, str(root / table.location), when))
+        infos.append(TableInfo(name, table.zone, rows, files.join(store.root, table.location), when))
     return infos
 
 

@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from .contract import SOURCES
 
-NAMESPACE = "stedi"
+DATABASE = "stedi"  # the default database (Iceberg namespace) of the tables
 SECTION_HEADER = re.compile(r"^-- (check|recompute by) ([\w.]+)( \(warn\))?: (.*)$", re.MULTILINE)
 
 

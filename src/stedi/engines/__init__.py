@@ -10,15 +10,15 @@ class EngineUnavailable(Exception):
 
 
 @contextmanager
-def make_engine(name: str, scratch, **options):
-    """An engine for one run, closed afterwards."""
+def make_engine(name: str, spill, **options):
+    """An engine for one run (spilling to the local folder `spill`), closed afterwards."""
     if name == "duckdb":
         from .duckdb import DuckDBEngine as engine_class
     elif name == "spark":
         from .spark import SparkEngine as engine_class
     else:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {name!r}")
-    engine = engine_class(scratch, **options)
+    engine = engine_class(spill, **options)
     try:
         yield engine
     finally:

@@ -5,10 +5,8 @@ and writes the result of any rule as Parquet files for the catalog to commit.
 """
 
 import codecs
-import mmap
-import os
+import glob
 import re
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -16,39 +14,61 @@ import pyarrow as pa
 
 from ..contract import Source
 from ..landing import literal, quote, validated_sql
+from ..storage import files as storage
+from ..storage.s3 import StorageError, settings
 from .common import Inputs
 
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type for a line that is not UTF-8
 NOT_UTF8 = "not valid UTF-8"
 MAX_LINE_BYTES = 16 << 20  # a longer landing line is quarantined, cut
 DELIMITER = "\x1e\x1f\x1e\x1f"  # the line reader's column delimiter: no valid JSON line holds it
-LONE_CR = re.compile(rb"\r(?!\n)")
+LONE_CR = re.compile(rb"\r(?!\n|\Z)")  # a CR that ends a chunk is tested again with what follows
 # Parquet row groups: DuckDB's default (122,880 rows) makes scans of the big tables slower, a million
 # rows per group (buffered per writing thread) takes the memory the joins writing them need.
 ROW_GROUP_ROWS = 500_000
 
 
-def connect(scratch: Path | None = None, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
-    """A connection bounded in memory, spilling to `scratch` when it must."""
+def connect(spill: Path | None = None, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
+    """A connection bounded in memory, spilling to the local folder `spill` when it must."""
     config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
-    if scratch is not None:
-        config["temp_directory"] = str(scratch / "duckdb.tmp")
+    if spill is not None:
+        config["temp_directory"] = str(spill / "duckdb.tmp")
     con = duckdb.connect(config=config)
     con.execute("SET enable_progress_bar = false")  # it would write into the command's output
     return con
 
 
+def reach(con: duckdb.DuckDBPyConnection, locations) -> None:
+    """Let `con` read and write the S3 locations among `locations` (httpfs, with the S3 settings
+    of the standard AWS configuration as a temporary secret); once per connection."""
+    if not any(storage.is_remote(location) for location in locations):
+        return
+    if con.execute("SELECT COUNT(*) FROM duckdb_secrets() WHERE name = 'stedi_s3'").fetchone()[0]:
+        return
+    try:
+        import duckdb_extension_httpfs
+    except ImportError:
+        raise StorageError("reading S3 needs the aws extra: pip install 'stedi-lakehouse[aws]'") from None
+    (extension,) = glob.glob(f"{duckdb_extension_httpfs.__path__[0]}/extensions/*/httpfs.duckdb_extension")
+    con.execute(f"LOAD {literal(extension)}")
+    s3 = settings()
+    options = {"REGION": s3.region, "KEY_ID": s3.access_key_id, "SECRET": s3.secret_access_key,
+               "SESSION_TOKEN": s3.session_token, "ENDPOINT": s3.host}
+    listed = ", ".join(f"{key} {literal(value)}" for key, value in options.items() if value)
+    style = "" if s3.endpoint is None else f", URL_STYLE 'path', USE_SSL {str(s3.use_ssl).lower()}"
+    con.execute(f"CREATE TEMPORARY SECRET stedi_s3 (TYPE s3, {listed}{style})")
+
+
 class DuckDBEngine:
     name = "duckdb"
 
-    def __init__(self, scratch: Path):
-        self.scratch = scratch
-        self.con = connect(scratch)
+    def __init__(self, spill: Path):
+        self.con = connect(spill)
 
     def close(self) -> None:
         self.con.close()
 
-    def parse_landing(self, source: Source, files: list[str], out_dir: Path) -> list[str]:
+    def parse_landing(self, source: Source, files: list[str], out_dir: str) -> list[str]:
         """Read and validate every line of `files`; write (file, record, reason, typed columns).
 
         DuckDB reads the lines, but for the files it would misread (see `_duckdb_misreads`) and
@@ -57,26 +77,29 @@ class DuckDBEngine:
         """
         if not files:
             return self.write(f"SELECT * FROM ({validated_sql(source, _empty_lines(source))}) WHERE false", {}, out_dir)
+        reach(self.con, files)
         whole = [f for f in files if _duckdb_misreads(f)]
         scanned, not_utf8, read = [f for f in files if f not in whole], [], []
         scan = f"landing_{source.name}"
         try:
             if scanned:
-                read = self.write(validated_sql(source, f"({_lines_sql(source, scanned, scan)})"), {}, out_dir / "lines")
+                read = self.write(validated_sql(source, f"({_lines_sql(source, scanned, scan)})"), {},
+                                  storage.join(out_dir, "lines"))
                 not_utf8 = self._files_not_utf8(scan)
         except duckdb.InvalidInputException:  # DuckDB (1.5.5) fails on some long lines that are not UTF-8
-            shutil.rmtree(out_dir / "lines", ignore_errors=True)
+            storage.delete_tree(storage.join(out_dir, "lines"))
             whole += [f for f in scanned if not _is_utf8(f)]
             scanned, scan = [f for f in scanned if f not in whole], f"{scan}_utf8"
             if scanned:
-                read = self.write(validated_sql(source, f"({_lines_sql(source, scanned, scan)})"), {}, out_dir / "lines")
+                read = self.write(validated_sql(source, f"({_lines_sql(source, scanned, scan)})"), {},
+                                  storage.join(out_dir, "lines"))
         if read:
-            read += self.write(validated_sql(source, f"({_rejects_sql(source, scan)})"), {}, out_dir / "rejects")
+            read += self.write(validated_sql(source, f"({_rejects_sql(source, scan)})"), {}, storage.join(out_dir, "rejects"))
         for name, paths, condition in (("whole", whole, "true"), ("not_utf8", not_utf8, "read_error IS NOT NULL")):
             if paths:
                 self.con.register(f"python_{name}", _python_lines(paths))
                 lines = tokenize_sql(source, f"(SELECT * FROM python_{name} WHERE {condition})", read_error="read_error")
-                read += self.write(validated_sql(source, f"({lines})"), {}, out_dir / name)
+                read += self.write(validated_sql(source, f"({lines})"), {}, storage.join(out_dir, name))
         return read
 
     def _files_not_utf8(self, scan: str) -> list[str]:
@@ -85,15 +108,17 @@ class DuckDBEngine:
             f"SELECT DISTINCT s.file_path FROM {scan}_rejects AS e JOIN {scan}_scans AS s USING (scan_id, file_id) "
             f"WHERE e.error_type = '{INVALID_ENCODING}'").fetchall()]
 
-    def write(self, sql: str, inputs: Inputs, out_dir: Path, parameters: dict | None = None) -> list[str]:
-        """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files."""
+    def write(self, sql: str, inputs: Inputs, out_dir: str, parameters: dict | None = None) -> list[str]:
+        """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files
+        in the new folder `out_dir`; return their locations."""
         self._bind(inputs, parameters)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self.con.execute(
+        reach(self.con, [out_dir])
+        storage.make_parent(out_dir)
+        (_, written), = self.con.execute(
             f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, PER_THREAD_OUTPUT true, "
-            f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
-        )
-        return sorted(str(p) for p in out_dir.glob("*.parquet"))
+            f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, RETURN_FILES true)"
+        ).fetchall()
+        return sorted(written)
 
     def count(self, sql: str, inputs: Inputs, parameters: dict | None = None) -> int:
         """How many rows `sql` returns over `inputs`."""
@@ -101,6 +126,7 @@ class DuckDBEngine:
         return self.con.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()[0]
 
     def _bind(self, inputs: Inputs, parameters: dict | None) -> None:
+        reach(self.con, [location for files, _ in inputs.values() for location in files])
         for name, (files, columns) in inputs.items():
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {_read_parquet(files, columns)}")
         if parameters is not None:
@@ -111,9 +137,9 @@ class DuckDBEngine:
 def _read_parquet(files: list[str], columns: list[tuple[str, str]]) -> str:
     if not files:
         return "SELECT " + ", ".join(f"NULL::{t} AS {quote(n)}" for n, t in columns) + " WHERE false"
-    # DuckDB estimates a scan's rows from its first file: the largest first keeps the estimate
-    # from being far too low when a table has small appended files, which would mislead join order.
-    listed = ", ".join(map(literal, sorted(files, key=os.path.getsize, reverse=True)))
+    # DuckDB estimates a scan's rows from its first file: a table's files come largest first, which
+    # keeps the estimate from being far too low when it has small appended files (see `data_files`).
+    listed = ", ".join(map(literal, files))
     return f"SELECT * FROM read_parquet([{listed}])"
 
 
@@ -217,7 +243,7 @@ def _python_lines(paths: list[str], batch_rows: int = 10_000) -> pa.RecordBatchR
     def batches():
         for path in paths:
             records, errors = [], []
-            with open(path, "rb") as handle:
+            with storage.open_file(path) as handle:
                 for number, raw in enumerate(handle):
                     line = raw.removeprefix(codecs.BOM_UTF8) if number == 0 else raw
                     line = line.removesuffix(b"\n").removesuffix(b"\r")
@@ -237,27 +263,28 @@ def _python_lines(paths: list[str], batch_rows: int = 10_000) -> pa.RecordBatchR
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
-def _duckdb_misreads(path: str) -> bool:
+def _duckdb_misreads(path: str, chunk_bytes: int = 8 << 20) -> bool:
     """Whether DuckDB's line reader would split a line of the file where JSON Lines does not: at a
     CR that no LF follows (but one ending the file), or at the reader's delimiter."""
-    try:
-        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+    delimiter = DELIMITER.encode()
+    tail = b""  # the end of the previous chunk, for a match across chunks
+    with storage.open_file(path) as handle:
+        while chunk := handle.read(chunk_bytes):
+            data = tail + chunk
             # Most files hold neither character: a search for one byte (memchr) tells, fast.
-            first = data.find(DELIMITER[0].encode())
-            if first >= 0 and data.find(DELIMITER.encode(), first) >= 0:
+            if data.find(delimiter[:1]) >= 0 and data.find(delimiter) >= 0:
                 return True
-            first = data.find(b"\r")
-            lone = first >= 0 and LONE_CR.search(data, first)
-            return bool(lone) and lone.end() < len(data)
-    except ValueError:  # an empty file cannot be mapped (and holds no line)
-        return False
+            if data.find(b"\r") >= 0 and LONE_CR.search(data):
+                return True
+            tail = data[-len(delimiter):]
+    return False  # a CR ending the file is no line break
 
 
 def _is_utf8(path: str) -> bool:
     """Whether the file is UTF-8 throughout (read in chunks)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        with open(path, "rb") as handle:
+        with storage.open_file(path) as handle:
             while chunk := handle.read(1 << 20):
                 decoder.decode(chunk)
         decoder.decode(b"", final=True)

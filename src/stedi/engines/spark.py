@@ -16,6 +16,7 @@ import sqlglot
 
 from ..contract import Source
 from ..landing import validated_sql
+from ..storage import files as storage
 from . import EngineUnavailable
 from .common import Inputs
 
@@ -63,7 +64,7 @@ def spark_session(master: str | None = None):
 class SparkEngine:
     name = "spark"
 
-    def __init__(self, scratch: Path, master: str | None = None):
+    def __init__(self, spill: Path, master: str | None = None):
         self.master = master
         self.session = None
 
@@ -80,7 +81,7 @@ class SparkEngine:
                 if view.isTemporary:
                     self.session.catalog.dropTempView(view.name)
 
-    def parse_landing(self, source: Source, files: list[str], out_dir: Path) -> list[str]:
+    def parse_landing(self, source: Source, files: list[str], out_dir: str) -> list[str]:
         """Read and validate every line of `files`; write (file, record, reason, typed columns)."""
         from pyspark.sql import functions as F
 
@@ -101,7 +102,7 @@ class SparkEngine:
         tokenized.createOrReplaceTempView("lines")
         return self._write(self.spark.sql(to_spark(validated_sql(source, "lines"))), out_dir)
 
-    def write(self, sql: str, inputs: Inputs, out_dir: Path, parameters: dict | None = None) -> list[str]:
+    def write(self, sql: str, inputs: Inputs, out_dir: str, parameters: dict | None = None) -> list[str]:
         """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files."""
         self._bind(inputs, parameters)
         return self._write(self.spark.sql(to_spark(sql)), out_dir)
@@ -121,10 +122,10 @@ class SparkEngine:
                 [(parameters["consent_policy"], parameters["salt"])], "consent_policy string, salt string"
             ).createOrReplaceTempView("run_parameters")
 
-    def _write(self, frame, out_dir: Path) -> list[str]:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        frame.write.mode("errorifexists").parquet(str(out_dir))
-        return sorted(str(p) for p in Path(out_dir).glob("part-*.parquet"))
+    def _write(self, frame, out_dir: str) -> list[str]:
+        storage.make_parent(out_dir)
+        frame.write.mode("errorifexists").parquet(out_dir)
+        return [f.location for f in storage.list_files(out_dir, ".parquet") if storage.basename(f.location).startswith("part-")]
 
 
 def _lines_schema(source: Source) -> str:

@@ -1,12 +1,14 @@
 """Iceberg tables through PyIceberg: open the catalog, read a table's files, commit new files.
 
+The catalog is the embedded SQLite one inside a local warehouse, or any catalog PyIceberg loads
+by name (`.pyiceberg.yaml`, ``PYICEBERG_CATALOG__<NAME>__...``): ``glue`` needs no configuration.
 Engines write Parquet data files; this module makes them a table's content in one atomic commit,
 recording the fingerprint of the inputs they were built from so an unchanged rebuild is skipped.
 """
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,26 +22,115 @@ from pyiceberg.table import TableProperties
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from ..schema import NAMESPACE, TABLES, Table
+from ..schema import DATABASE, TABLES, Table
+from . import files
+from .s3 import StorageError, aws_endpoint, settings
 
 ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
 FINGERPRINT = "stedi.inputs"  # digest of what the table is built by (rule, contract, parameters)
 FILES = "stedi.files"  # landing files a landing table (or the quarantine, per source) has read
 UPSTREAM = "stedi.upstream"  # snapshot of each input the table was last built from
 CONSENT_POLICY = "stedi.consent-policy"
+EMBEDDED_CATALOG = "catalog.db"  # the SQLite file of a local warehouse's catalog
 _DATA_FILES: dict[str, list[str]] = {}  # manifest list of a snapshot -> its data files
 
 
-def open_catalog(root: str, create: bool = True) -> Catalog:
-    """The warehouse's SQL catalog, kept in SQLite beside the tables. Only a run (`create`, under
-    the warehouse lock) creates the catalog's tables and namespace, so a reader never races it."""
-    catalog = SqlCatalog("stedi", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}",
+@dataclass(frozen=True)
+class Tables:
+    """The lakehouse's tables: the Iceberg catalog and database that hold them, and the
+    warehouse root under which their files live."""
+
+    catalog: Catalog
+    database: str
+    root: str
+
+    def load(self, name: str, create: bool = True) -> IcebergTable | None:
+        """The Iceberg table `name`, created empty on first use when `create`."""
+        try:
+            table = self.catalog.load_table((self.database, name))
+        except NoSuchTableError:
+            if not create:
+                return None
+            table = self.catalog.create_table_if_not_exists(
+                (self.database, name), schema=arrow_schema(TABLES[name]),
+                location=files.join(self.root, TABLES[name].location))
+        except OperationalError:
+            if create:
+                raise
+            return None  # a reader before the first run has created the catalog's tables
+        if not table.location().removeprefix("file://").startswith(self.root + "/"):
+            raise StorageError(f"the catalog's table {self.database}.{name} lives at {table.location()}, outside "
+                               f"the warehouse {self.root} (a moved or copied warehouse, or the database of "
+                               "another warehouse: give another --database)")
+        return table
+
+    def drop(self, name: str) -> None:
+        """Forget the table `name` (its files stay: see `files.delete_tree`)."""
+        if self.load(name, create=False) is not None:
+            self.catalog.drop_table((self.database, name))
+
+
+def open_tables(root: str, catalog: str | None = None, database: str = DATABASE, create: bool = True) -> Tables | None:
+    """The tables of the warehouse at `root`, in the catalog named `catalog` (None: the one
+    embedded in a local warehouse). A run (`create`, holding the warehouse) creates the database
+    in the catalog; a reader gets None if no run has."""
+    root = files.normalize(root)
+    if catalog is None:
+        if files.is_remote(root):
+            raise StorageError("a warehouse on S3 keeps its tables in a catalog service: give --catalog glue "
+                               "(or the name of a catalog configured for PyIceberg)")
+        if not create and not files.exists(files.join(root, EMBEDDED_CATALOG)):
+            return None
+        iceberg = _embedded_catalog(root, create)
+    else:
+        iceberg = _named_catalog(catalog, root)
+    try:
+        if create:
+            iceberg.create_namespace_if_not_exists(database)
+        elif not iceberg.namespace_exists(database):
+            return None
+    except OperationalError:
+        return None  # an embedded catalog before the first run has created its tables
+    except Exception as error:
+        raise _catalog_error(catalog, error) from None
+    return Tables(iceberg, database, root)
+
+
+def _embedded_catalog(root: str, create: bool) -> Catalog:
+    """The warehouse's SQL catalog, kept in SQLite beside the tables."""
+    catalog = SqlCatalog("stedi", uri=f"sqlite:///{root}/{EMBEDDED_CATALOG}", warehouse=f"file://{root}",
                          init_catalog_tables=str(create).lower())
     if create:
         event.listen(catalog.engine, "connect", _commit_without_fsync)
         catalog.engine.dispose()  # the connection opened above had no such settings
-        catalog.create_namespace_if_not_exists(NAMESPACE)
     return catalog
+
+
+def _named_catalog(name: str, root: str) -> Catalog:
+    """The catalog PyIceberg loads by `name`; `glue` unconfigured is the AWS Glue Data Catalog.
+    Where AWS is reached at another endpoint (AWS_ENDPOINT_URL), PyIceberg is told so."""
+    from pyiceberg.catalog import load_catalog
+    from pyiceberg.utils.config import Config
+
+    configured = Config().get_catalog_config(name) or {}
+    if not configured and name != "glue":
+        raise StorageError(f"no catalog named {name} is configured: add it to .pyiceberg.yaml or set "
+                           f"PYICEBERG_CATALOG__{name.upper()}__TYPE (and its URI); glue needs no configuration")
+    properties = {"type": "glue", "warehouse": root}
+    if configured.get("type", "glue") == "glue" or files.is_remote(root):
+        s3 = settings()
+        properties |= {"glue.region": s3.region, "s3.region": s3.region}
+        if s3.endpoint:
+            properties |= {"s3.endpoint": s3.endpoint, "glue.endpoint": aws_endpoint("glue")}
+    try:
+        return load_catalog(name, **{key: value for key, value in properties.items() if key not in configured})
+    except Exception as error:
+        raise _catalog_error(name, error) from None
+
+
+def _catalog_error(name: str | None, error: Exception) -> StorageError:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return StorageError(f"the catalog {name or 'of the warehouse'} cannot be used: {text}")
 
 
 def _commit_without_fsync(connection, _) -> None:
@@ -54,42 +145,26 @@ def arrow_schema(table: Table) -> pa.Schema:
     return pa.schema([(name, ARROW_TYPES[sql_type]) for name, sql_type in table.columns])
 
 
-def load(catalog: Catalog, root: str, name: str, create: bool = True) -> IcebergTable | None:
-    """The Iceberg table `name`, created empty on first use when `create`."""
-    try:
-        return catalog.load_table((NAMESPACE, name))
-    except NoSuchTableError:
-        if not create:
-            return None
-    except OperationalError:
-        if create:
-            raise
-        return None  # a reader before the first run has created the catalog's tables
-    table = TABLES[name]
-    return catalog.create_table_if_not_exists(
-        (NAMESPACE, name), schema=arrow_schema(table), location=f"{root}/{table.location}"
-    )
-
-
 def data_files(table: IcebergTable, snapshot_id: int | None = None) -> list[str] | None:
-    """Paths of the data files of the table's current (or given) snapshot; None if it is gone."""
+    """Locations of the data files of the table's current (or given) snapshot, largest first
+    (engines estimate a scan's rows from its first file); None if the snapshot is gone."""
     snapshot = table.current_snapshot() if snapshot_id is None else table.snapshot_by_id(snapshot_id)
     if snapshot is None:
         return [] if snapshot_id is None else None
     if snapshot.manifest_list not in _DATA_FILES:  # a snapshot never changes: read it once
         scan = table.scan(snapshot_id=snapshot.snapshot_id)
-        _DATA_FILES[snapshot.manifest_list] = [task.file.file_path.removeprefix("file://") for task in scan.plan_files()]
+        tasks = sorted(scan.plan_files(), key=lambda task: task.file.file_size_in_bytes, reverse=True)
+        _DATA_FILES[snapshot.manifest_list] = [task.file.file_path.removeprefix("file://") for task in tasks]
     return _DATA_FILES[snapshot.manifest_list]
 
 
-def drop_empty(files: list[str]) -> list[str]:
-    """Delete the Parquet files of `files` that hold no row; return the others."""
-    kept = []
-    for path in files:
-        if pq.read_metadata(path).num_rows:
-            kept.append(path)
-        else:
-            Path(path).unlink()
+def drop_empty(written: list[str]) -> list[str]:
+    """Delete the Parquet files of `written` that hold no row; return the others."""
+    kept, empty = [], []
+    for location in written:
+        with files.open_file(location) as handle:
+            (kept if pq.read_metadata(handle).num_rows else empty).append(location)
+    files.delete(empty)
     return kept
 
 
@@ -112,33 +187,33 @@ def encode_upstream(snapshots: dict[str, int | None]) -> str:
 
 def replace(
     table: IcebergTable,
-    files: list[str],
+    written: list[str],
     inputs: str,
     key: str = "",
     rows: BooleanExpression = AlwaysTrue(),
     properties: dict[str, str] | None = None,
 ) -> bool:
-    """Replace the data files holding `rows` (none: append) with `files`, as one snapshot in one
+    """Replace the data files holding `rows` (none: append) with `written`, as one snapshot in one
     atomic commit; return whether there was anything to change (else only `properties` are set).
 
     A data file is replaced whole: each holds the rows of one `rows` filter only (the quarantine
     keeps one file set per source).
     """
     old = [] if rows == AlwaysFalse() else [task.file for task in table.scan(row_filter=rows).plan_files()]
-    files = drop_empty(files)  # an empty append is no change
+    written = drop_empty(written)  # an empty append is no change
     with table.transaction() as tx:
         if table.metadata.name_mapping() is None:
             tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: table.schema().name_mapping.model_dump_json()})
-        if files and not old:
-            tx.add_files(files, check_duplicate_files=False)  # an "append" snapshot
+        if written and not old:
+            tx.add_files(written, check_duplicate_files=False)  # an "append" snapshot
         elif old:
             with tx.update_snapshot().overwrite() as overwrite:
                 for data_file in old:
                     overwrite.delete_data_file(data_file)
-                for data_file in parquet_files_to_data_files(table.io, tx.table_metadata, iter(files)):
+                for data_file in parquet_files_to_data_files(table.io, tx.table_metadata, iter(written)):
                     overwrite.append_data_file(data_file)
         tx.set_properties({FINGERPRINT + key: inputs, **(properties or {})})
-    return bool(files or old)
+    return bool(written or old)
 
 
 def expire_snapshots(table: IcebergTable, older_than: datetime) -> int:
@@ -162,9 +237,9 @@ def delete_unreferenced_files(table: IcebergTable, older_than: datetime) -> int:
             keep.add(manifest.manifest_path)
             keep.update(entry.data_file.file_path for entry in manifest.fetch_manifest_entry(table.io))
     keep = {path.removeprefix("file://") for path in keep}
-    deleted = 0
-    for path in Path(table.location().removeprefix("file://")).rglob("*"):
-        if path.is_file() and str(path) not in keep and path.stat().st_mtime < older_than.timestamp():
-            path.unlink()
-            deleted += 1
-    return deleted
+    unreferenced = [
+        f.location for f in files.list_files(table.location().removeprefix("file://"), recursive=True)
+        if f.location not in keep and f.modified < older_than.timestamp()
+    ]
+    files.delete(unreferenced)
+    return len(unreferenced)

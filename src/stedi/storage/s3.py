@@ -58,6 +58,14 @@ def settings() -> S3Settings:
     )
 
 
+def aws_endpoint(service: str) -> str | None:
+    """The endpoint the standard AWS configuration gives `service`, unless it is AWS's own."""
+    import boto3
+
+    endpoint = boto3.Session().client(service, region_name=settings().region).meta.endpoint_url
+    return None if _is_aws(endpoint) else endpoint.rstrip("/")
+
+
 def _is_aws(endpoint: str) -> bool:
     host = urlsplit(endpoint).hostname or ""
     return host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))

@@ -6,11 +6,9 @@ landing file on its way in, so an erased customer cannot come back with an old f
 
 import hashlib
 import json
-import os
 import re
-import uuid
-from pathlib import Path
 
+from . import files
 from .warehouse import Warehouse
 
 # The field of each source that says whose line it is.
@@ -22,9 +20,9 @@ class Tombstones:
     """Salted hashes of erased emails and device serials, kept in the warehouse's private state."""
 
     def __init__(self, wh: Warehouse):
-        self.path = wh.root / "_stedi" / "erased"
+        self.path = wh.path("_stedi", "erased")
         self.salt = wh.salt()
-        self.hashes = set(self.path.read_text().split()) if self.path.exists() else set()
+        self.hashes = set(files.read_bytes(self.path).decode().split()) if files.exists(self.path) else set()
 
     def _hash(self, value: str | bytes) -> str:
         data = value.encode() if isinstance(value, str) else value
@@ -32,9 +30,7 @@ class Tombstones:
 
     def add(self, values: list[str]) -> None:
         self.hashes |= {self._hash(v) for v in values}
-        tmp = self.path.with_suffix(f".{uuid.uuid4().hex}")
-        tmp.write_text("".join(f"{h}\n" for h in sorted(self.hashes)))
-        os.replace(tmp, self.path)
+        files.write_bytes(self.path, "".join(f"{h}\n" for h in sorted(self.hashes)).encode())
 
     def erased(self, source: str, line: bytes) -> bool:
         """Whether `line` of `source` is about an erased customer."""
@@ -48,10 +44,11 @@ class Tombstones:
         # Not a JSON object (it would be quarantined): look for an erased value anywhere in it.
         return any(self._hash(token) in self.hashes for token in TOKENS.findall(line))
 
-    def copy(self, source: str, src: Path, dst: Path) -> int:
-        """Copy `src` to `dst` without the erased lines; return how many were left out."""
+    def copy(self, source: str, src: str, dst: str) -> int:
+        """Copy `src` to `dst` (whole, or not at all) without the erased lines; return how many
+        were left out."""
         removed = 0
-        with open(src, "rb") as reader, open(dst, "wb") as writer:
+        with files.open_file(src) as reader, files.writer(dst) as writer:
             for line in reader:
                 if self.hashes and line.strip() and self.erased(source, line.strip()):
                     removed += 1

@@ -1,23 +1,26 @@
-"""The warehouse on disk: its root, the landing zone's raw files, the salt, scratch space, the lock.
+"""The warehouse: its root (a local folder or ``s3://bucket/prefix``), the landing zone's raw
+files, the salt, scratch space, the one-writer lock.
 
 Layout under the root (the seed's S3 layout): ``<source>/landing/*.json`` as received,
-``<source>/trusted/``, ``<source>/curated/`` Iceberg tables, ``catalog.db`` the Iceberg catalog,
-``_stedi/`` the project's private state (salt, scratch files, lock).
+``<source>/trusted/``, ``<source>/curated/`` Iceberg tables, ``catalog.db`` the embedded Iceberg
+catalog (local warehouses), ``_stedi/`` the project's private state (salt, bookmarks of ingested
+files, tombstones, scratch files, lock or lease).
 """
 
 import fcntl
-import hashlib
 import json
 import os
 import re
 import secrets
-import shutil
+import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import SOURCES
+from . import files, lease
+from .s3 import settings
 
 GLOB_CHARACTERS = re.compile(r"[*?\[\]]")  # engines read landing paths as glob patterns
 
@@ -28,133 +31,145 @@ class WarehouseBusy(Exception):
 
 @dataclass(frozen=True)
 class Warehouse:
-    root: Path
+    root: str
 
     @classmethod
-    def at(cls, path: str | os.PathLike) -> "Warehouse":
-        if "://" in str(path):
-            raise ValueError(f"{path} is a URL; a warehouse is a folder for now (object storage is not supported yet)")
-        root = Path(path).expanduser().resolve()
-        (root / "_stedi").mkdir(parents=True, exist_ok=True)
+    def at(cls, location: str | os.PathLike) -> "Warehouse":
+        root = files.normalize(location)
+        if files.is_remote(root):
+            settings()  # no credentials or no region: one sentence now, not a failure midway
+        else:
+            Path(root, "_stedi").mkdir(parents=True, exist_ok=True)
         return cls(root)
 
-    def landing_dir(self, source: str) -> Path:
-        return self.root / source / "landing"
+    @property
+    def is_remote(self) -> bool:
+        return files.is_remote(self.root)
 
-    def landing_files(self, source: str) -> list[Path]:
-        folder = self.landing_dir(source)
-        return sorted(folder.glob("*.json")) if folder.is_dir() else []
+    def path(self, *parts: str) -> str:
+        return files.join(self.root, *parts)
+
+    def landing_dir(self, source: str) -> str:
+        return self.path(source, "landing")
+
+    def landing_files(self, source: str) -> list[str]:
+        return [f.location for f in files.list_files(self.landing_dir(source), ".json")]
 
     def is_empty(self) -> bool:
         return not any(self.landing_files(source) for source in SOURCES)
 
-    def ingest(self, source_dir: str | os.PathLike, copy=None) -> tuple[dict[str, list[str]], list[str]]:
+    def ingest(self, source_dir: str | os.PathLike, filtered=None) -> tuple[dict[str, list[str]], list[str]]:
         """Copy new landing files from `source_dir/<source>/landing/` in; return their names per
         source, and what could not be read (a sentence each: reported, not fatal).
 
-        `copy(source, src, dst)` writes a file's landing copy (the erasure filter passes its own).
-        A file whose landing copy the landing zone already holds is skipped, whatever its name;
-        a source file seen before, unchanged (size and modification time), is not even read.
+        `filtered(source, src, local_dst)` writes a file's landing copy without some lines (the
+        erasure filter). A file whose landing copy the landing zone already holds is skipped,
+        whatever its name; a source file seen before, unchanged (size and modification time, or
+        ETag on S3), is not even read.
         """
-        source_dir = Path(source_dir)
-        if not any((source_dir / s / "landing").is_dir() for s in SOURCES):
+        source_dir = files.normalize(source_dir)
+        listed = {s: files.list_files(files.join(source_dir, s, "landing"), ".json", only_files=False) for s in SOURCES}
+        if not any(listed.values()) and not any(_is_folder(files.join(source_dir, s, "landing")) for s in SOURCES):
             raise FileNotFoundError(f"{source_dir} has no customer/, accelerometer/ or step_trainer/ landing folder")
-        seen_path = self.root / "_stedi" / "ingested.json"
-        seen = json.loads(seen_path.read_text()) if seen_path.exists() else {}
+        seen_at = self.path("_stedi", "ingested.json")
+        seen = json.loads(files.read_bytes(seen_at)) if files.exists(seen_at) else {}
         new, skipped = {}, []
-        for source in SOURCES:
-            held = {}  # size -> paths; only files of equal size are hashed and compared
-            for path in self.landing_files(source):
-                held.setdefault(path.stat().st_size, []).append(path)
-            new[source] = []
-            for path in sorted((source_dir / source / "landing").glob("*.json")):
-                if not path.is_file():
-                    skipped.append(f"{path} is not a file")
-                    continue
-                stat = path.stat()
-                key, stamp = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
-                if seen.get(key) == stamp:
-                    continue
-                candidate = path
-                try:
-                    if copy is not None:
-                        candidate = self.landing_dir(source) / f".{path.name}.{uuid.uuid4().hex}.part"
-                        candidate.parent.mkdir(parents=True, exist_ok=True)
-                        copy(source, path, candidate)
-                    size = candidate.stat().st_size
-                    same_size = held.get(size, [])
-                    target = self.landing_dir(source) / GLOB_CHARACTERS.sub("_", path.name)
-                    # hashed only when there is a file to tell it from
-                    digest = _sha256(candidate) if same_size or target.exists() else None
-                    if digest is None or not any(_sha256(p) == digest for p in same_size):
-                        if target.exists():
-                            target = target.with_name(f"{path.stem}-{digest[:12]}{path.suffix}")
-                        _place(candidate, target, move=candidate != path)
-                        held.setdefault(size, []).append(target)
-                        new[source].append(target.name)
-                    elif candidate != path:
-                        candidate.unlink()
-                except OSError as error:
-                    skipped.append(f"{path} cannot be read ({error.strerror or error})")
-                    if candidate != path:
-                        candidate.unlink(missing_ok=True)
-                    continue
-                seen[key] = stamp
-        tmp = seen_path.with_suffix(f".{uuid.uuid4().hex}")
-        tmp.write_text(json.dumps(seen))
-        os.replace(tmp, seen_path)
+        with tempfile.TemporaryDirectory() as local:
+            for source in SOURCES:
+                held = {}  # size -> locations; only files of equal size are hashed and compared
+                for info in files.list_files(self.landing_dir(source), ".json"):
+                    held.setdefault(info.size, []).append(info.location)
+                new[source] = []
+                for info in listed[source]:
+                    if not info.is_file:
+                        skipped.append(f"{info.location} is not a file")
+                        continue
+                    stamp = [info.size, info.stamp]
+                    if seen.get(info.location) == stamp:
+                        continue
+                    try:
+                        name = self._ingest_file(source, info, held, filtered, local)
+                    except OSError as error:
+                        skipped.append(f"{info.location} cannot be read ({error.strerror or error})")
+                        continue
+                    if name:
+                        new[source].append(name)
+                    seen[info.location] = stamp
+        files.write_bytes(seen_at, json.dumps(seen).encode())
         return new, skipped
+
+    def _ingest_file(self, source: str, info: files.FileInfo, held: dict, filtered, local: str) -> str | None:
+        """Place one source file in the landing zone unless it holds it already; its name or None."""
+        candidate, size = info.location, info.size
+        if filtered is not None:
+            candidate = os.path.join(local, uuid.uuid4().hex)
+            filtered(source, info.location, candidate)
+            size = os.path.getsize(candidate)
+        name = GLOB_CHARACTERS.sub("_", files.basename(info.location))
+        target = files.join(self.landing_dir(source), name)
+        same_size = held.get(size, [])
+        target_exists = files.exists(target)
+        # hashed only when there is a file to tell it from
+        digest = files.sha256(candidate) if same_size or target_exists else None
+        if digest is not None and any(files.sha256(p) == digest for p in same_size):
+            return None
+        if target_exists:
+            stem, dot, suffix = name.rpartition(".")
+            target = files.join(self.landing_dir(source), f"{stem}-{digest[:12]}{dot}{suffix}")
+        files.copy(candidate, target)
+        held.setdefault(size, []).append(target)
+        return files.basename(target)
 
     def salt(self) -> str:
         """The per-warehouse secret behind pseudonymous keys (STEDI_SALT overrides the stored one)."""
         if os.environ.get("STEDI_SALT"):
             return os.environ["STEDI_SALT"]
-        path = self.root / "_stedi" / "salt"
-        if not path.exists():
-            tmp = path.with_suffix(f".{uuid.uuid4().hex}")
-            tmp.write_text(secrets.token_hex(32))
-            tmp.chmod(0o600)
-            os.replace(tmp, path)
-        return path.read_text().strip()
+        path = self.path("_stedi", "salt")
+        if not files.exists(path):
+            files.write_bytes(path, secrets.token_hex(32).encode())
+            if not self.is_remote:
+                os.chmod(path, 0o600)
+        return files.read_bytes(path).decode().strip()
 
     @contextmanager
     def scratch(self):
-        """A private folder for one run's intermediate files, removed afterwards."""
-        folder = self.root / "_stedi" / "scratch" / uuid.uuid4().hex
-        folder.mkdir(parents=True)
+        """A private folder of the warehouse for one run's intermediate files, removed afterwards."""
+        folder = self.path("_stedi", "scratch", uuid.uuid4().hex)
         try:
             yield folder
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            files.delete_tree(folder)
+
+    @contextmanager
+    def spill(self):
+        """A local folder where an engine may spill to disk: in the warehouse, or a temporary one
+        when the warehouse is remote."""
+        if self.is_remote:
+            with tempfile.TemporaryDirectory(prefix="stedi-") as folder:
+                yield Path(folder)
+            return
+        with self.scratch() as folder:
+            yield Path(folder)
 
     @contextmanager
     def lock(self):
         """Hold the warehouse for one writer; a second one fails at once with WarehouseBusy."""
-        with open(self.root / "_stedi" / "lock", "w") as handle:
+        busy = f"another stedi run is writing to {self.root}; try again when it ends"
+        if self.is_remote:
+            try:
+                with lease.lease(self.path("_stedi", "lease")):
+                    yield
+            except lease.Busy as error:
+                raise WarehouseBusy(f"{busy} (its lease expires {error})") from None
+            return
+        with open(self.path("_stedi", "lock"), "w") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise WarehouseBusy(f"another stedi run is writing to {self.root}; try again when it ends") from None
+                raise WarehouseBusy(busy) from None
             yield
 
 
-def _place(src: Path, target: Path, move: bool) -> None:
-    """Put `src` at `target` atomically: readers see the whole file or none of it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if move:
-        os.replace(src, target)
-        return
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _is_folder(location: str) -> bool:
+    """A local folder; on S3, where folders exist only as key prefixes, never."""
+    return not files.is_remote(location) and Path(location).is_dir()
