@@ -1,7 +1,15 @@
 """Shared fixtures: landing folders the tests write, and warehouses built from them."""
 
 import json
+import os
+import secrets
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -89,52 +97,53 @@ def contents(warehouse, **where) -> dict[str, list[tuple]]:
     return {name: sorted(rows(warehouse, f"SELECT * FROM {name}", **where), key=repr) for name in TABLE_NAMES}
 
 
-@pytest.fixture(scope="session")
-def aws(tmp_path_factory):
-    """An AWS emulator (moto in server mode) on a free loopback port, for the whole session; every
-    AWS client is pointed at it through the standard AWS environment, as any AWS tool honours it.
-    Yields that environment; the secret key is random, so a test can grep output for it."""
-    import secrets
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
+@contextmanager
+def moto_server(log: Path, **environment):
+    """An AWS emulator (moto in server mode) on a free loopback port; yields its endpoint."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=log.open("w"), stderr=subprocess.STDOUT)
+                              stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **environment})
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the AWS emulator did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
-    env = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing-key-id",
-        "AWS_SECRET_ACCESS_KEY": "secret-" + secrets.token_hex(16),
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the AWS emulator did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def aws(tmp_path_factory):
+    """The AWS emulator for the whole session; every AWS client is pointed at it through the
+    standard AWS environment, as any AWS tool honours it. Yields that environment; the secret key
+    is random, so a test can grep output for it."""
+    folder = tmp_path_factory.mktemp("moto")
+    with moto_server(folder / "moto.log") as endpoint, pytest.MonkeyPatch.context() as patch:
+        env = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing-key-id",
+            "AWS_SECRET_ACCESS_KEY": "secret-" + secrets.token_hex(16),
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
             patch.delenv(name, raising=False)
-        patch.setenv("AWS_CONFIG_FILE", str(log.parent / "no-config"))
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(log.parent / "no-credentials"))
+        patch.setenv("AWS_CONFIG_FILE", str(folder / "no-config"))
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-credentials"))
         for name, value in env.items():
             patch.setenv(name, value)
         forget_aws_settings()
         yield env
     forget_aws_settings()
-    server.terminate()
-    server.wait(timeout=10)
 
 
 def forget_aws_settings() -> None:

@@ -7,7 +7,7 @@ import sys
 
 import boto3
 import pytest
-from conftest import contents, forget_aws_settings
+from conftest import contents, forget_aws_settings, moto_server
 
 from stedi import generate, query, run
 from stedi.cli import main
@@ -245,3 +245,35 @@ def test_a_warehouse_or_catalog_that_cannot_be_used_is_one_sentence(bucket, caps
     assert main(["run", *(a.format(bucket=bucket) for a in arguments)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(sentence.format(bucket=bucket)) and err.count("\n") == 1, err
+
+
+def test_a_glue_database_holding_another_warehouse_s_tables_is_refused(bucket, glue, capsys):
+    from stedi.storage import catalog as ice
+
+    ice.open_tables(f"s3://{bucket}/one", **glue).load("customer_trusted")
+    assert main(["query", "--warehouse", f"s3://{bucket}/two", "--catalog", "glue", "--database", glue["database"],
+                 "SELECT 1"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: the table {glue['database']}.customer_trusted of this catalog belongs to another warehouse "
+        f"(s3://{bucket}/one/customer/trusted): give this one another --database\n")
+
+
+def test_credentials_without_permission_are_one_sentence(tmp_path, aws, monkeypatch, capsys):
+    # An emulator that enforces IAM after its first three calls: a bucket, a user, their key.
+    with moto_server(tmp_path / "moto.log", INITIAL_NO_AUTH_ACTION_COUNT="3") as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        boto3.client("s3").create_bucket(Bucket="guarded")
+        boto3.client("iam").create_user(UserName="nobody")
+        key = boto3.client("iam").create_access_key(UserName="nobody")["AccessKey"]
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        forget_aws_settings()
+        try:
+            code = main(["run", "--warehouse", "s3://guarded/lakehouse", "--catalog", "glue"])
+        finally:
+            monkeypatch.undo()
+            forget_aws_settings()
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == "error: access denied to the bucket guarded: the AWS credentials in use may not write to it\n"
+    assert key["SecretAccessKey"] not in err

@@ -43,6 +43,7 @@ class Tables:
     catalog: Catalog
     database: str
     root: str
+    shared: bool  # a catalog service other warehouses may use too (not the embedded one)
 
     def load(self, name: str, create: bool = True) -> IcebergTable | None:
         """The Iceberg table `name`, created empty on first use when `create`."""
@@ -58,10 +59,9 @@ class Tables:
             if create:
                 raise
             return None  # a reader before the first run has created the catalog's tables
-        if not table.location().removeprefix("file://").startswith(self.root + "/"):
-            raise StorageError(f"the catalog's table {self.database}.{name} lives at {table.location()}, outside "
-                               f"the warehouse {self.root} (a moved or copied warehouse, or the database of "
-                               "another warehouse: give another --database)")
+        if self.shared and not table.location().startswith(self.root + "/"):
+            raise StorageError(f"the table {self.database}.{name} of this catalog belongs to another warehouse "
+                               f"({table.location()}): give this one another --database")
         return table
 
     def drop(self, name: str) -> None:
@@ -87,13 +87,11 @@ def open_tables(root: str, catalog: str | None = None, database: str = DATABASE,
     try:
         if create:
             iceberg.create_namespace_if_not_exists(database)
-        elif not iceberg.namespace_exists(database):
-            return None
-    except OperationalError:
-        return None  # an embedded catalog before the first run has created its tables
+        elif catalog is not None and not iceberg.namespace_exists(database):
+            return None  # (the embedded catalog exists once a run has begun: its tables may be empty)
     except Exception as error:
         raise _catalog_error(catalog, error) from None
-    return Tables(iceberg, database, root)
+    return Tables(iceberg, database, root, shared=catalog is not None)
 
 
 def _embedded_catalog(root: str, create: bool) -> Catalog:
@@ -123,7 +121,7 @@ def _named_catalog(name: str, root: str) -> Catalog:
         if s3.endpoint:
             properties |= {"s3.endpoint": s3.endpoint, "glue.endpoint": aws_endpoint("glue")}
     try:
-        return load_catalog(name, **{key: value for key, value in properties.items() if key not in configured})
+        return load_catalog(name, **(properties | configured))
     except Exception as error:
         raise _catalog_error(name, error) from None
 

@@ -14,19 +14,13 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from .s3 import StorageError
+from .s3 import StorageError, client
 
 DEFAULT_SECONDS = 300  # a killed run blocks the next one this long at most
 
 
 class Busy(Exception):
     """Another writer holds the lease."""
-
-
-def _client():
-    import boto3
-
-    return boto3.client("s3")
 
 
 def _precondition_failed(error) -> bool:
@@ -41,7 +35,7 @@ def lease(location: str, seconds: float | None = None):
 
     seconds = seconds or float(os.environ.get("STEDI_LEASE_SECONDS", DEFAULT_SECONDS))
     bucket, key = location.removeprefix("s3://").split("/", 1)
-    s3 = _client()
+    s3 = client("s3")
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def body() -> bytes:
@@ -108,4 +102,6 @@ def _sentence(error, bucket: str) -> Exception:
         return StorageError(f"the bucket {bucket} does not exist (or is in another account)")
     if code in ("AccessDenied", "403"):
         return StorageError(f"access denied to the bucket {bucket}: the AWS credentials in use may not write to it")
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+        return StorageError(f"the AWS credentials in use are not valid ({code})")
     return StorageError(f"S3 refused the lease in {bucket}: {code or error}")

@@ -58,11 +58,17 @@ def settings() -> S3Settings:
     )
 
 
-def aws_endpoint(service: str) -> str | None:
-    """The endpoint the standard AWS configuration gives `service`, unless it is AWS's own."""
+def client(service: str):
+    """A boto3 client of `service` in the settings' region, from a session of its own (its
+    credentials refresh themselves, as an instance or Glue role's must)."""
     import boto3
 
-    endpoint = boto3.Session().client(service, region_name=settings().region).meta.endpoint_url
+    return boto3.Session(region_name=settings().region).client(service)
+
+
+def aws_endpoint(service: str) -> str | None:
+    """The endpoint the standard AWS configuration gives `service`, unless it is AWS's own."""
+    endpoint = client(service).meta.endpoint_url
     return None if _is_aws(endpoint) else endpoint.rstrip("/")
 
 
