@@ -1,7 +1,7 @@
 """A landing line that cannot become a row is quarantined with its reason and file, never lost."""
 
 import pytest
-from conftest import rows, scalar, write_landing
+from conftest import rows, scalar
 
 from stedi import run
 

@@ -13,7 +13,6 @@ from stedi import generate, query, run
 from stedi.cli import main
 from stedi.maintenance import history, vacuum
 from stedi.schema import TABLES
-from stedi.storage.s3 import StorageError
 
 
 
