@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FIXED_SALT, contents
+from conftest import FIXED_SALT, contents, scalar
 
 from stedi import generate, run
+from stedi.cli import main
 from stedi.query import connect_tables
 from stedi.storage.warehouse import Warehouse, WarehouseBusy
 
@@ -207,3 +208,29 @@ def test_a_reader_racing_the_first_run_of_a_new_warehouse_breaks_neither(tmp_pat
     errors = [line for p in processes for line in p.communicate(timeout=120)[0].splitlines() if line]
     assert all(p.returncode == 0 for p in processes)
     assert errors == []
+
+
+def test_a_commit_iceberg_refuses_stops_the_run_in_one_sentence(tmp_path, monkeypatch, capsys):
+    """The last line of defence behind the lock or lease: Iceberg's optimistic commit check. (PyIceberg
+    retries a commit that conflicts; here another writer wins every time.)"""
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.exceptions import CommitFailedException
+
+    generate(str(tmp_path / "in"), customers=20, seed=4)
+    commit = SqlCatalog.commit_table
+
+    def another_writer_always_first(catalog, table, requirements, updates):
+        if table.name()[-1] == "customer_trusted":
+            raise CommitFailedException("Table has been updated by another process: stedi.customer_trusted")
+        return commit(catalog, table, requirements, updates)
+
+    monkeypatch.setattr(SqlCatalog, "commit_table", another_writer_always_first)
+    assert main(["run", "--source", str(tmp_path / "in"), "--warehouse", str(tmp_path / "wh")]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == ("error: a table changed while this command wrote it, so its commit was refused (Table has been "
+                   "updated by another process: stedi.customer_trusted); every table is at its last committed state: "
+                   "run the command again")
+    assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM customer_trusted") == 0
+    monkeypatch.undo()
+    assert main(["run", "--warehouse", str(tmp_path / "wh")]) == 0
+    assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM customer_trusted") > 0
