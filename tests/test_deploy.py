@@ -239,7 +239,7 @@ def test_the_resources_as_the_api_sees_them(target, wheel, landing):
     assert workgroup["Configuration"]["ResultConfiguration"]["OutputLocation"] == f"s3://{bucket}/{prefix}/athena/"
 
 
-def test_destroy_removes_what_deploy_made_and_nothing_else(target, wheel, landing, capsys):
+def test_destroy_removes_what_deploy_made_and_nothing_else(target, wheel, landing, capsys, monkeypatch):
     bucket = target.bucket
     glue, iam, s3 = boto3.client("glue"), boto3.client("iam"), boto3.client("s3")
     glue.create_job(Name=f"foreign-{bucket}", Role="r", Command={"Name": "glueetl", "ScriptLocation": "s3://x/y.py"})
@@ -262,9 +262,14 @@ def test_destroy_removes_what_deploy_made_and_nothing_else(target, wheel, landin
                                                         for p in landing.glob("*/landing/*.json")])
     assert kept == {kind: names for kind, names in before.items() if kind not in ("databases", "tables", "keys")}
 
-    assert cli(capsys, "destroy", "--bucket", bucket, "--prefix", target.prefix, "--delete-data")[0] == 1  # unconfirmed
+    destroy = ["destroy", "--bucket", bucket, "--prefix", target.prefix, "--delete-data"]
+    assert cli(capsys, *destroy)[0] == 1  # no terminal to confirm on, no --yes
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "not-the-bucket")
+    assert cli(capsys, *destroy) == (1, "nothing deleted\n", "")
     assert inventory(bucket)["keys"] != before["keys"]
-    assert cli(capsys, "destroy", "--bucket", bucket, "--prefix", target.prefix, "--delete-data", "--yes")[0] == 0
+    monkeypatch.setattr("builtins.input", lambda prompt: bucket)
+    assert cli(capsys, *destroy)[0] == 0
     assert inventory(bucket) == before  # the bucket stays: deploy did not make it
     assert {s.action for s in deploy.deploy(other, wheel)} == {"unchanged"}  # the other deployment is whole
 
