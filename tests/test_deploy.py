@@ -104,8 +104,8 @@ def test_deploy_makes_everything_and_a_second_deploy_changes_nothing(aws, wheel,
     lines = out.splitlines()
     assert all(line.startswith("create ") for line in lines[:-1])
     landing_files = sorted(landing.glob("*/landing/*.json"))
-    # bucket, 5 scripts, wheel, landing files, database, 3 tables, role, 5 jobs, workflow, 5 triggers, workgroup
-    assert len(lines) - 1 == 1 + 5 + 1 + len(landing_files) + 1 + 3 + 1 + 5 + 1 + 5 + 1
+    # bucket, 5 scripts, wheel, landing files, 2 databases, 3 tables, role, 5 jobs, workflow, 5 triggers, workgroup
+    assert len(lines) - 1 == 1 + 5 + 1 + len(landing_files) + 2 + 3 + 1 + 5 + 1 + 5 + 1
     assert lines[-1] == f"deployed {target.tag}: {len(lines) - 1} created, 0 updated, 0 unchanged"
     assert {"Key": TAG, "Value": target.tag} in boto3.client("s3").get_bucket_tagging(Bucket=target.bucket)["TagSet"]
 
@@ -295,7 +295,7 @@ def test_the_template_passes_cfn_lint_and_holds_the_same_definitions(aws, tmp_pa
     assert {r.spec["DefaultArguments"]["--source"] for r in elsewhere if r.kind == "glue job"} == {
         "s3://their-bucket/in"}
     assert sorted(r["Type"] for r in body.values()) == sorted(
-        ["AWS::Athena::WorkGroup", "AWS::Glue::Database", "AWS::IAM::Role", "AWS::Glue::Workflow"]
+        ["AWS::Athena::WorkGroup", "AWS::IAM::Role", "AWS::Glue::Workflow"] + ["AWS::Glue::Database"] * 2
         + ["AWS::Glue::Table"] * 3 + ["AWS::Glue::Job"] * 5 + ["AWS::Glue::Trigger"] * 5)
 
 
