@@ -80,6 +80,24 @@ def test_query_errors_are_one_line_and_exit_non_zero(warehouse, capsys, sql, mes
     assert message in err and err.startswith("error: ") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('{warehouse}/_stedi/salt')",
+    "SELECT * FROM read_parquet('{warehouse}/customer/trusted/data/*/*.parquet')",  # files, not the table
+    "SELECT * FROM glob('/etc/*')",
+])
+def test_query_reads_the_tables_and_nothing_else(warehouse, capsys, sql):
+    assert main(["query", "--warehouse", warehouse, sql.format(warehouse=warehouse)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Permission Error: ") and err.count("\n") == 1
+
+
+def test_query_answers_names_qualified_by_the_database_as_athena_users_write_them(warehouse, capsys):
+    assert main(["query", "--warehouse", warehouse, "--format", "csv",
+                 'SELECT COUNT(*) AS n FROM stedi.customer_trusted JOIN "stedi"."customer_curated" USING (email)']) == 0
+    assert capsys.readouterr().out == "n\n1\n"
+
+
 def test_query_on_a_missing_warehouse(tmp_path, capsys):
     assert main(["query", "--warehouse", str(tmp_path / "none"), "SELECT 1"]) == 1
     assert "is not a stedi warehouse yet" in capsys.readouterr().err
