@@ -3,10 +3,14 @@
 import csv
 import io
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 from conftest import write_landing
 
+from stedi import generate, run
 from stedi.cli import main
 
 
@@ -136,3 +140,45 @@ def test_the_spark_engine_without_java_is_one_sentence(tmp_path, capsys, monkeyp
     landing = write_landing(tmp_path / "in", customer=[{"email": "a@x.com"}])
     assert main(["run", "--engine", "spark", "--source", str(landing), "--warehouse", str(tmp_path / "wh")]) == 1
     assert capsys.readouterr().err.endswith("error: the Spark engine needs Java (17) on PATH or JAVA_HOME; none was found\n")
+
+
+def stedi_process(*args, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "stedi.cli", *args], text=True, **popen)
+
+
+def test_ctrl_c_during_a_run_is_one_line_and_leaves_the_tables_as_they_were(tmp_path):
+    generate(str(tmp_path / "in"), customers=1500, seed=1)
+    process = stedi_process("run", "--source", str(tmp_path / "in"), "--warehouse", str(tmp_path / "wh"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for line in process.stderr:
+        if "reading 2 new accelerometer landing file(s)" in line:  # DuckDB is parsing them
+            process.send_signal(signal.SIGINT)
+            break
+    rest = process.stderr.read()
+    assert process.wait() == 130
+    assert rest.splitlines()[-1] == "interrupted: every table is at its last committed state"
+    assert "Traceback" not in rest
+    assert main(["run", "--warehouse", str(tmp_path / "wh")]) == 0  # the next run finishes the work
+
+
+def test_a_closed_stdout_does_not_stop_a_run_from_committing(tmp_path):
+    generate(str(tmp_path / "in"), customers=50, seed=1)
+    process = stedi_process("run", "--source", str(tmp_path / "in"), "--warehouse", str(tmp_path / "wh"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # `| head -0`: every line the run prints meets a closed pipe
+    assert process.wait() == 0
+    assert "Traceback" not in process.stderr.read()
+    assert run(str(tmp_path / "wh")).committed == []  # every table was committed
+
+
+def test_ctrl_c_inside_a_duckdb_query_is_the_same_one_line(tmp_path, monkeypatch, capsys):
+    """DuckDB ends a query that Ctrl-C interrupts with RuntimeError("Query interrupted"), not
+    KeyboardInterrupt (seen with `kill -INT` while it parsed 400,000 landing lines)."""
+    from stedi.engines.duckdb import DuckDBEngine
+
+    def interrupted(*args, **kwargs):
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(DuckDBEngine, "write", interrupted)
+    assert main(["run", "--warehouse", str(tmp_path / "wh")]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "interrupted: every table is at its last committed state"

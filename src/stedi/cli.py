@@ -4,6 +4,7 @@ import argparse
 import csv
 import gc
 import json
+import os
 import re
 import sys
 from collections import Counter
@@ -40,8 +41,20 @@ def main(argv: list[str] | None = None) -> int:
               "every table is at its last committed state: run the command again", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: every table is at its last committed state", file=sys.stderr)
-        return 130
+        return _interrupted()
+    except RuntimeError as error:
+        if str(error) != "Query interrupted":  # how DuckDB ends a query on Ctrl-C
+            raise
+        return _interrupted()
+    except BrokenPipeError:
+        # stdout was closed (`stedi ... | head`): the work is done, only its report goes unread.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _interrupted() -> int:
+    print("interrupted: every table is at its last committed state", file=sys.stderr)
+    return 130
 
 
 def _parser() -> argparse.ArgumentParser:
