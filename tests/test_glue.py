@@ -48,14 +48,14 @@ def test_an_s3_warehouse_in_the_glue_catalog():
             "--database", "research"]
     assert glue.parse_args("customer_trusted", argv) == {
         "JOB_NAME": "stedi-customer_trusted", "warehouse": "s3://bucket/lakehouse", "catalog": "glue",
-        "database": "research", "consent_policy": "any", "source": "s3://bucket/landing"
+        "database": "research", "consent_policy": None, "source": "s3://bucket/landing"
     }
 
 
 def test_defaults_and_a_blank_source():
     assert glue.parse_args("customer_curated", ["--warehouse", "wh", "--source", "", "--catalog", ""]) == {
         "JOB_NAME": "stedi-customer_curated", "warehouse": "wh", "catalog": None, "database": "stedi",
-        "consent_policy": "any", "source": None
+        "consent_policy": None, "source": None
     }
 
 

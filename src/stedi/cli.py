@@ -75,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = command("run", _run, "Ingest landing files and build every table.")
     run.add_argument("--source", metavar="DIR", help="folder or s3:// location laid out as DIR/<source>/landing/*.json")
-    run.add_argument("--consent-policy", choices=CONSENT_POLICIES, default="any")
+    run.add_argument("--consent-policy", choices=CONSENT_POLICIES,
+                     help="any or as-of (default: the warehouse's; any for a new one); a change rebuilds every table")
     run.add_argument("--engine", choices=ENGINES, default="duckdb")
     run.add_argument("--spark-master", metavar="URL", help="Spark master (default local[*])")
 
@@ -160,7 +161,7 @@ def _run(args) -> int:
     print()
     con = connect_tables(args.warehouse, **_where(args))
     balanced = True
-    for acc in accounting.account(con, args.consent_policy):
+    for acc in accounting.account(con, result.consent_policy):
         balanced &= acc.balanced
         parts = [f"{acc.kept} kept"] + [f"{n} {rule}" for rule, n in acc.left_out.items() if n]
         parts.append(f"{acc.quarantined} quarantined")
