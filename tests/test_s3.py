@@ -12,7 +12,10 @@ from conftest import contents, forget_aws_settings, moto_server
 from stedi import generate, query, run
 from stedi.cli import main
 from stedi.maintenance import history, vacuum
+from stedi.engines.spark import java_available
 from stedi.schema import TABLES
+
+needs_java = pytest.mark.skipif(not java_available(), reason="the Spark engine needs Java (17)")
 
 
 
@@ -48,12 +51,15 @@ def landing(tmp_path_factory, salted):
     return folder, references
 
 
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=needs_java)])
 @pytest.mark.parametrize("policy", ["any", "as-of"])
-def test_a_warehouse_on_s3_with_the_glue_catalog_has_the_rows_of_a_local_one(landing, bucket, glue, policy):
+def test_a_warehouse_on_s3_with_the_glue_catalog_has_the_rows_of_a_local_one(landing, bucket, glue, policy, engine):
     folder, references = landing
     warehouse = f"s3://{bucket}/lakehouse"
-    run(warehouse, upload(folder, bucket, "landing"), policy, **glue)
+    run(warehouse, upload(folder, bucket, "landing"), policy, engine, **glue)
     assert contents(warehouse, **glue) == contents(references[policy])
+    assert run(warehouse, f"s3://{bucket}/landing", engine="duckdb" if engine == "spark" else "spark",
+               **glue).committed == []  # the other engine continues where this one stopped
 
 
 def test_the_commands_work_on_s3_with_nothing_but_the_standard_aws_environment(landing, bucket, aws, capsys):
