@@ -6,6 +6,7 @@ import gc
 import json
 import re
 import sys
+from contextlib import contextmanager
 from datetime import timedelta
 
 from pyiceberg.exceptions import CommitFailedException
@@ -14,6 +15,7 @@ from . import accounting
 from .engines import ENGINES, EngineUnavailable
 from .pipeline import CONSENT_POLICIES, CheckFailed
 from .query import QueryError, connect_tables
+from .report import DEFAULT_OUT, report
 from .schema import DATABASE
 from .storage.s3 import StorageError
 from .storage.warehouse import WarehouseBusy
@@ -62,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--consent-policy", choices=CONSENT_POLICIES, default="any")
     run.add_argument("--engine", choices=ENGINES, default="duckdb")
     run.add_argument("--spark-master", metavar="URL", help="Spark master (default local[*])")
+    run.add_argument("--report", action="store_true", help=f"then write the report to {DEFAULT_OUT}")
+    run.set_defaults(out=DEFAULT_OUT, open=False)
 
     query = command("query", _query, "Run read-only SQL over every table.")
     query.add_argument("sql")
@@ -83,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("out_dir")
     generate.add_argument("--customers", type=int, default=1000)
     generate.add_argument("--seed", type=int, default=0)
+
+    for long_running in (run, vacuum, forget, generate):
+        long_running.add_argument("--quiet", action="store_true", help="show no progress")
+
+    report = command("report", _report, "Write one self-contained HTML page of the warehouse.")
+    report.add_argument("--out", metavar="FILE", default=DEFAULT_OUT, help=f"(default {DEFAULT_OUT})")
+    report.add_argument("--open", action="store_true", help="then open it in a web browser")
     return parser
 
 
@@ -91,16 +102,35 @@ def _where(args) -> dict:
     return {"catalog": args.catalog, "database": args.database}
 
 
-def _progress(message: str) -> None:
-    print(f"… {message}", file=sys.stderr, flush=True)
+@contextmanager
+def _progress(args):
+    """The progress callback of a long command: nothing with --quiet; on a terminal, each stage live
+    with its elapsed time; else a plain line per stage."""
+    if args.quiet:
+        yield lambda message: None
+    elif not sys.stderr.isatty():
+        yield lambda message: print(f"… {message}", file=sys.stderr, flush=True)
+    else:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(finished_text="✓"), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=Console(stderr=True)) as live:
+            def stage(message: str) -> None:
+                for task in live.tasks:  # the stage before ends: its clock stops
+                    live.update(task.id, total=1, completed=1)
+                live.add_task(message, total=None)
+
+            yield stage
 
 
 def _run(args) -> int:
     from .pipeline import run
 
     options = {"master": args.spark_master} if args.spark_master else {}
-    result = run(args.warehouse, args.source, args.consent_policy, args.engine, progress=_progress, **_where(args),
-                 **options)
+    with _progress(args) as progress:
+        result = run(args.warehouse, args.source, args.consent_policy, args.engine, progress=progress,
+                     **_where(args), **options)
     for source, names in result.ingested.items():
         if names:
             print(f"ingested {len(names)} new {source} file(s)")
@@ -122,6 +152,8 @@ def _run(args) -> int:
         parts.append(f"{acc.quarantined} quarantined")
         check = "" if acc.balanced else "  (DOES NOT BALANCE)"
         print(f"{acc.source}: {acc.landing_rows} landing rows = {' + '.join(parts)}{check}")
+    if args.report:
+        _report(args)
     return 0 if balanced else 1
 
 
@@ -164,14 +196,18 @@ def _history(args) -> None:
 def _vacuum(args) -> None:
     from .maintenance import vacuum
 
-    result = vacuum(args.warehouse, args.older_than, **_where(args))
+    with _progress(args) as progress:
+        progress("expiring old snapshots and deleting the files nothing refers to")
+        result = vacuum(args.warehouse, args.older_than, **_where(args))
     print(f"expired {result.expired_snapshots} snapshot(s), deleted {result.deleted_files} file(s)")
 
 
 def _forget(args) -> None:
     from .erasure import forget
 
-    result = forget(args.warehouse, args.email, **_where(args))
+    with _progress(args) as progress:
+        progress("erasing the customer from the landing files and rebuilding every table")
+        result = forget(args.warehouse, args.email, **_where(args))
     lines = ", ".join(f"{n} {source}" for source, n in result.lines_removed.items())
     print(f"forgot the customer: removed {lines} landing line(s) and {result.devices} device(s); "
           "every table rebuilt without them, no old snapshot kept")
@@ -180,9 +216,19 @@ def _forget(args) -> None:
 def _generate(args) -> None:
     from .generate import generate
 
-    truth = generate(args.out_dir, customers=args.customers, seed=args.seed, progress=_progress)
+    with _progress(args) as progress:
+        truth = generate(args.out_dir, customers=args.customers, seed=args.seed, progress=progress)
     lines = ", ".join(f"{n} {source}" for source, n in truth["lines"].items())
     print(f"wrote {lines} landing lines to {args.out_dir} (ground truth in ground_truth.json)")
+
+
+def _report(args) -> None:
+    import webbrowser
+
+    path = report(args.warehouse, args.out, **_where(args))
+    print(f"wrote the report to {path}")
+    if args.open:
+        webbrowser.open(path.resolve().as_uri())
 
 
 def _print_rows(columns: list[str], rows: list[tuple], fmt: str) -> None:

@@ -1,0 +1,227 @@
+"""`stedi report`: one self-contained HTML page of a warehouse, checked as headless Chromium renders it."""
+
+import json
+import re
+import shutil
+import subprocess
+from html import unescape
+
+import pytest
+from conftest import FIXED_SALT, rows, scalar, write_landing
+
+from stedi import report, run
+from stedi.accounting import account
+from stedi.cli import main
+from stedi.maintenance import history
+from stedi.query import connect_tables, open_warehouse, tables
+from stedi.report import mask
+from stedi.schema import TABLES
+from stedi.storage import catalog as ice
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+FUTURE = 4102444800001  # just after 2100: accelerometer_trusted's plausible_timestamps check warns
+
+
+@pytest.fixture(scope="module")
+def built(generated, tmp_path_factory, salted):
+    """A warehouse of the generated data after two builds (the second appends a reading from after
+    2100), the result of the second with its progress messages, and its report."""
+    landing, truth = generated
+    folder = tmp_path_factory.mktemp("report")
+    warehouse = str(folder / "wh")
+    run(warehouse, str(landing))
+    owner = min(truth["device_owner"].values())
+    write_landing(folder / "more", accelerometer=[{"user": owner, "timestamp": FUTURE, "x": 1, "y": 2, "z": 3}])
+    messages = []
+    second = run(warehouse, str(folder / "more"), progress=messages.append)
+    return warehouse, (second, messages), report(warehouse, str(folder / "report.html"))
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    """browse(page, *options) -> what headless Chromium prints (`make setup-dev` installs Debian's chromium)."""
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.skip("chromium is not installed and `make setup-dev` could not install it")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+
+    def browse(page, *options):
+        done = subprocess.run(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--no-first-run", f"--user-data-dir={profile}", *options, page.resolve().as_uri()],
+            capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    return browse
+
+
+@pytest.fixture(scope="module")
+def rendered(built, chromium) -> str:
+    """The page's DOM as Chromium renders it."""
+    return chromium(built[2], "--dump-dom")
+
+
+@pytest.fixture(scope="module")
+def dom(rendered):
+    """{(kind, key): text} of every element of the rendered page marked data-KIND="KEY"."""
+    return {(kind, unescape(key)): unescape(text)
+            for kind, key, text in re.findall(r'data-(\w+)="([^"]*)"[^>]*>([^<]*)<', rendered)}
+
+
+def marked(dom, kind: str) -> dict[str, str]:
+    return {key: text for (k, key), text in dom.items() if k == kind}
+
+
+def number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def test_the_page_is_one_file_that_fetches_nothing(built):
+    page = built[2].read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<style>" in page
+    assert not re.search(r"<script|<link|<img|<iframe|@import|url\((?!#)|src=|https?://", page)
+    assert "@media print" in page
+
+
+def test_the_funnel_shows_the_accounting_of_each_source(built, dom):
+    warehouse = built[0]
+    funnel = {key: number(text) for key, text in marked(dom, "funnel").items()}
+    for acc in account(connect_tables(warehouse), "any"):
+        assert acc.balanced
+        assert funnel.pop(f"{acc.source}/landing rows") == acc.landing_rows
+        assert funnel.pop(f"{acc.source}/kept") == acc.kept
+        assert funnel.pop(f"{acc.source}/quarantined") == acc.quarantined
+        for rule, n in acc.left_out.items():
+            assert funnel.pop(f"{acc.source}/{rule}") == n
+    assert funnel == {}
+
+
+def test_every_declared_check_is_listed_with_its_latest_result(dom):
+    statuses = marked(dom, "check")
+    assert set(statuses) == {f"{t.name}.{c.name}" for t in TABLES.values() for c in t.checks}
+    assert statuses.pop("accelerometer_trusted.plausible_timestamps") == "warning"
+    assert set(statuses.values()) == {"passed"}
+
+
+def test_each_check_has_a_timeline_of_every_build(rendered):
+    def timeline(check):
+        svg = re.search(rf'data-timeline="{check}".*?</svg>', rendered)[0]
+        return [title.split(": ")[1].split(",")[0] for title in re.findall(r"<title>([^<]*)</title>", svg)]
+
+    assert timeline("accelerometer_trusted.plausible_timestamps") == ["passed", "warning"]
+    assert timeline("customer_trusted.consent") == ["passed", "not run"]  # not rebuilt by the second build
+
+
+def test_the_lineage_graph_holds_every_table_with_its_rows(built, dom):
+    assert {name: number(text) for name, text in marked(dom, "rows").items()} == {
+        t.name: t.rows for t in tables(built[0])}
+
+
+def test_quarantine_counts_per_reason(built, dom):
+    counted = dict(rows(built[0], "SELECT source || ': ' || reason, COUNT(*) FROM quarantine GROUP BY ALL"))
+    assert {reason: number(n) for reason, n in marked(dom, "reason").items()} == counted
+
+
+def test_device_ownership_health(built, dom):
+    def count(where):
+        return scalar(built[0], f"SELECT COUNT(*) FROM device_ownership WHERE {where}")
+
+    assert {key: number(n) for key, n in marked(dom, "ownership").items()} == {
+        "devices": count("true"), "resolved": count("owner_email IS NOT NULL"), "unresolved": count("candidates = 0"),
+        "contested": count("candidates > 1"), "disagree": count("NOT declared_serial_agrees")}
+    assert count("NOT declared_serial_agrees") > 0  # the serial defect is planted in the generated data
+
+
+def test_snapshot_history_counts_every_commit(built, dom):
+    assert {name: number(n) for name, n in marked(dom, "snapshots").items()} == {
+        name: len(history(built[0], name)) for name in TABLES}
+
+
+def test_each_progress_message_starts_a_stage_of_the_run(built):
+    second, messages = built[1]
+    assert [stage for stage, _ in second.stages] == ["ingesting new landing files", *messages]
+    assert "appending to accelerometer_trusted what accelerometer_landing added" in messages
+    assert all(seconds >= 0 for _, seconds in second.stages)
+
+
+def test_the_stages_of_the_last_build_are_kept_in_the_catalog_and_shown(built, dom):
+    warehouse, (second, _), _ = built
+    properties = open_warehouse(warehouse).load("data_quality").properties
+    assert json.loads(properties[ice.STAGES]) == [list(stage) for stage in second.stages]
+    assert list(marked(dom, "stage").values()) == [stage for stage, _ in second.stages]
+
+
+def test_a_run_that_builds_nothing_keeps_the_timings_of_the_last_build(built):
+    warehouse, (second, _), _ = built
+    assert run(warehouse).committed == []
+    properties = open_warehouse(warehouse).load("data_quality").properties
+    assert json.loads(properties[ice.STAGES]) == [list(stage) for stage in second.stages]
+
+
+def test_no_email_no_identifier_and_no_salt_in_the_page(built, rendered):
+    page = built[2].read_text()
+    identifiers = {value for row in rows(built[0], "SELECT customername, phone, birthday FROM customer_landing")
+                   for value in row if value}
+    for shown in (page, rendered):
+        assert not EMAIL.search(shown)
+        assert FIXED_SALT not in shown
+        assert not [value for value in identifiers if value in shown]
+
+
+def test_quarantine_samples_are_shown_masked(built, rendered):
+    samples = re.findall(r"<pre>([^<]*)</pre>", rendered)
+    quarantined = scalar(built[0], "SELECT COUNT(DISTINCT source || reason) FROM quarantine")
+    assert len(samples) >= quarantined
+    assert any('"customerName": "•••", "email": "•••", "phone": "•••", "birthDay": "•••"' in s for s in samples)
+
+
+@pytest.mark.parametrize("line, masked", [
+    ('{"customerName": "Lyn Clayton", "email": "Lyn.Clayton0@test.com", "phone": "8015551212"}',
+     '{"customerName": "•••", "email": "•••", "phone": "•••"}'),
+    ('{"CUSTOMERNAME":"Lyn Clayton","BirthDay":"1954-01-01","serialNumber":"dev-1"}',
+     '{"CUSTOMERNAME":"•••","BirthDay":"•••","serialNumber":"dev-1"}'),
+    ('{"user":"Lyn.Clayton0@test.com","timestamp":1', '{"user":"•••","timestamp":1'),
+    ('{"customerName": "Lyn Clay', '{"customerName": "•••"'),  # cut short
+    ('{"customerName": "Lyn \\"the\\" Clayton", "x": 1}', '{"customerName": "•••", "x": 1}'),
+    ("Lyn Clayton,Lyn.Clayton0@test.com,1954-01-01", "Lyn Clayton,•••,1954-01-01"),  # no field: its email alone
+    ('{"email": "Lyn.Clayton0@test.', '{"email": "•••"'),
+    ('"note": "write to Lyn.Clayton0@test.com"', '"note": "write to •••"'),
+])
+def test_mask(line, masked):
+    assert mask(line) == masked
+
+
+def test_the_page_renders_and_prints(built, chromium, request):
+    kept = request.config.cache.mkdir("stedi-report")  # the artifacts, kept after the run
+    screenshot, pdf = kept / "report.png", kept / "report.pdf"
+    chromium(built[2], f"--screenshot={screenshot}", "--window-size=1280,2000", "--hide-scrollbars")
+    chromium(built[2], f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
+    assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 50_000
+    printed = pdf.read_bytes()
+    assert printed.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", printed)) >= 2
+
+
+def test_the_command_writes_the_page(built, tmp_path, capsys, monkeypatch):
+    opened = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    out = tmp_path / "page.html"
+    assert main(["report", "--warehouse", built[0], "--out", str(out), "--open"]) == 0
+    assert capsys.readouterr().out == f"wrote the report to {out}\n"
+    assert opened == [out.as_uri()] and "STEDI lakehouse report" in out.read_text()
+
+
+def test_run_report_writes_the_page_after_the_run(built, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--warehouse", built[0], "--report", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert out.endswith("wrote the report to stedi-report.html\n") and err == ""
+    assert (tmp_path / "stedi-report.html").exists()
+
+
+def test_a_warehouse_that_does_not_exist_is_one_sentence(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--warehouse", str(tmp_path / "nothing")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is not a stedi warehouse yet" in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
