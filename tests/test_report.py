@@ -7,7 +7,7 @@ import subprocess
 from html import unescape
 
 import pytest
-from conftest import FIXED_SALT, rows, scalar, write_landing
+from conftest import FIXED_SALT, REAL_DATA, rows, scalar, write_landing
 
 from stedi import report, run
 from stedi.accounting import account
@@ -64,13 +64,23 @@ def rendered(built, chromium) -> str:
 
 @pytest.fixture(scope="module")
 def dom(rendered):
-    """{(kind, key): text} of every element of the rendered page marked data-KIND="KEY"."""
+    return elements(rendered)
+
+
+def elements(rendered: str) -> dict[tuple[str, str], str]:
+    """{(kind, key): text} of every element of a rendered page marked data-KIND="KEY"."""
     return {(kind, unescape(key)): unescape(text)
             for kind, key, text in re.findall(r'data-(\w+)="([^"]*)"[^>]*>([^<]*)<', rendered)}
 
 
 def marked(dom, kind: str) -> dict[str, str]:
     return {key: text for (k, key), text in dom.items() if k == kind}
+
+
+def identifiers(warehouse) -> set[str]:
+    """Every email, name, phone and birthday the landing zone holds."""
+    return {value for row in rows(warehouse, "SELECT email, customername, phone, birthday FROM customer_landing")
+            for value in row if value}
 
 
 def number(text: str) -> int:
@@ -160,13 +170,10 @@ def test_a_run_that_builds_nothing_keeps_the_timings_of_the_last_build(built):
 
 
 def test_no_email_no_identifier_and_no_salt_in_the_page(built, rendered):
-    page = built[2].read_text()
-    identifiers = {value for row in rows(built[0], "SELECT customername, phone, birthday FROM customer_landing")
-                   for value in row if value}
-    for shown in (page, rendered):
+    for shown in (built[2].read_text(), rendered):
         assert not EMAIL.search(shown)
         assert FIXED_SALT not in shown
-        assert not [value for value in identifiers if value in shown]
+        assert not [value for value in identifiers(built[0]) if value in shown]
 
 
 def test_quarantine_samples_are_shown_masked(built, rendered):
@@ -225,3 +232,24 @@ def test_a_warehouse_that_does_not_exist_is_one_sentence(tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "is not a stedi warehouse yet" in err and err.count("\n") == 1
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("source", [None, REAL_DATA], ids=["built-in sample", "public sample"])
+def test_the_page_shows_the_numbers_of_the_run_summary(source, tmp_path, monkeypatch, capsys, chromium, salted):
+    if source is not None and not source.is_dir():
+        pytest.skip(f"the public STEDI sample is not at {source}")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--warehouse", "wh", "--report", "--quiet", *(["--source", str(source)] if source else [])]) == 0
+    summary = [line for line in capsys.readouterr().out.splitlines() if " landing rows = " in line]
+    rendered = chromium(tmp_path / "stedi-report.html", "--dump-dom")
+    funnel = {key: number(text) for key, text in marked(elements(rendered), "funnel").items()}
+    assert [line.split(":")[0] for line in summary] == ["customer", "accelerometer", "step_trainer"]
+    for line in summary:  # e.g. "customer: 228 landing rows = 170 kept + 20 superseded by ... + 8 quarantined"
+        name, equation = line.split(": ", 1)
+        landing, parts = equation.split(" landing rows = ")
+        assert funnel[f"{name}/landing rows"] == int(landing)
+        for part in parts.split(" + "):
+            n, fate = part.split(" ", 1)
+            assert funnel[f"{name}/{fate}"] == int(n)
+    assert not EMAIL.search(rendered) and FIXED_SALT not in rendered
+    assert not [value for value in identifiers(tmp_path / "wh") if value in rendered]

@@ -26,6 +26,7 @@ TIMELINE_BUILDS = 40
 ZONE_COLORS = {"landing": "#e7f0fb", "trusted": "#e6f6ea", "curated": "#f3e8fb", "quality": "#fdf3dc"}
 RULE_COLORS = ["#e8a317", "#f5c85c", "#b9770e", "#fae3a6"]
 OPERATION_COLORS = {"append": "#2f9e44", "overwrite": "#4c8bd6", "delete": "#d64545"}
+BUILT_BY = {"quarantine": "landing.py", "data_quality": "the rules' checks"}  # else contract.py or a rule
 STATUS_COLORS = {"passed": "#2f9e44", "failed": "#d64545", "warning": "#e8a317", "not run": "#cbd2d9"}
 
 # Quarantined lines may hold anything: the value of every identifying field (even cut short, as
@@ -84,7 +85,12 @@ def _n(value) -> str:
     return f"{value:,}"
 
 
-def _table(columns: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+def _when(timestamp: str | None) -> str:
+    """An ISO timestamp in UTC, as people read it."""
+    return escape(timestamp.replace("T", " ").replace("+00:00", " UTC")) if timestamp else "never"
+
+
+def _table(columns: list[str], rows: list[list[str]], numeric: tuple[int, ...] = ()) -> str:
     """An HTML table; `rows` hold HTML, the columns whose index is in `numeric` align right."""
     def cells(tag, values):
         return "".join(f'<{tag}{" class=n" if i in numeric else ""}>{v}</{tag}>' for i, v in enumerate(values))
@@ -144,7 +150,7 @@ def _funnel(accounts) -> str:
             f"{_n(acc.landing_rows)}</span> landing rows · {verdict}</small></h3>"
             f'<svg class=stack viewBox="0 0 1000 26" preserveAspectRatio="none" role="img" '
             f'aria-label="{acc.source} funnel">{"".join(rects)}</svg>'
-            + _table(["fate", "rows", "share"], rows, {1, 2}) + "</div>"
+            + _table(["fate", "rows", "share"], rows, (1, 2)) + "</div>"
         )
     return "<p class=note>Every landing row is kept, left out by a named rule, or quarantined.</p>" + "".join(parts)
 
@@ -200,7 +206,7 @@ def _quality(checks) -> str:
     legend = " ".join(f'<span class=swatch style="background:{color}"></span>{s}' for s, color in STATUS_COLORS.items())
     return (f"<p>Latest result of each check: {summary}. The timeline shows each of the last {len(builds)} "
             f"build(s), oldest first. {legend}</p>"
-            + _table(["table", "check", "what must hold", "latest", "violations", "builds"], rows, {4}))
+            + _table(["table", "check", "what must hold", "latest", "violations", "builds"], rows, (4,)))
 
 
 def _depths() -> dict[str, int]:
@@ -233,15 +239,13 @@ def _lineage(infos) -> str:
             mid = (x1 + x2) / 2
             edges.append(f'<path d="M{x1},{y1} C{mid},{y1} {mid},{y2m} {x2 - 4},{y2m}" marker-end="url(#arrow)"/>')
         x, y = place[name]
-        last = (info[name].last_commit or "never").replace("T", " ").replace("+00:00", " UTC")
-        rule = f"rules/{table.rule}.sql" if table.rule else {"quarantine": "landing.py", "data_quality": "checks"}.get(
-            name, "contract.py")
+        rule = f"{table.rule}.sql" if table.rule else BUILT_BY.get(name, "contract.py")
         nodes.append(
             f'<g data-table="{name}" transform="translate({x},{y})">'
             f'<rect width="{width}" height="{height}" rx="8" fill="{ZONE_COLORS[table.zone]}" stroke="#9fb3c8"/>'
             f'<text x="8" y="19" class=name>{name}</text>'
             f'<text x="8" y="36"><tspan data-rows="{name}">{_n(info[name].rows)}</tspan> rows · {table.zone}</text>'
-            f'<text x="8" y="51" class=dim>{escape(last)}</text>'
+            f'<text x="8" y="51" class=dim>{_when(info[name].last_commit)}</text>'
             f'<text x="8" y="66" class=dim>{escape(rule)}</text></g>'
         )
     svg_w = (max(depth.values()) + 1) * (width + gap_x) - gap_x
@@ -249,7 +253,7 @@ def _lineage(infos) -> str:
     legend = " ".join(f'<span class=swatch style="background:{c}"></span>{z}' for z, c in ZONE_COLORS.items())
     return (
         f"<p>Each table after the tables its rule reads, colored by zone: {legend}. Each node: rows, last commit, "
-        "rule file.</p>"
+        "and the file that makes it (rules in <code>src/stedi/rules/</code>).</p>"
         f'<svg class=lineage viewBox="-2 -2 {svg_w + 4} {svg_h + 4}" role="img" aria-label="lineage graph">'
         '<defs><marker id="arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" '
         'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#829ab1"/></marker></defs>'
@@ -259,7 +263,8 @@ def _lineage(infos) -> str:
 
 def _quarantine(con) -> str:
     """Quarantined lines per reason and per file, with a few masked samples of each reason."""
-    reasons = con.execute("SELECT source, reason, COUNT(*) FROM quarantine GROUP BY ALL ORDER BY 3 DESC, 1, 2").fetchall()
+    reasons = con.execute(
+        "SELECT source, reason, COUNT(*) FROM quarantine GROUP BY ALL ORDER BY 3 DESC, 1, 2").fetchall()
     if not reasons:
         return "<p>No landing line was quarantined.</p>"
     per_file = con.execute("SELECT file, COUNT(*) FROM quarantine GROUP BY ALL ORDER BY 2 DESC, 1").fetchall()
@@ -270,9 +275,9 @@ def _quarantine(con) -> str:
     most = reasons[0][2]
     by_reason = _table(["source", "reason", "lines", ""], [
         [s, escape(r), f'<span data-reason="{escape(s)}: {escape(r)}">{_n(n)}</span>', _bar(n, most, "#d64545")]
-        for s, r, n in reasons], {2})
+        for s, r, n in reasons], (2,))
     by_file = _table(["file", "lines", ""], [
-        [f"<code>{escape(f)}</code>", _n(n), _bar(n, per_file[0][1], "#d64545")] for f, n in per_file], {1})
+        [f"<code>{escape(f)}</code>", _n(n), _bar(n, per_file[0][1], "#d64545")] for f, n in per_file], (1,))
     grouped: dict[tuple[str, str], list[str]] = {}
     for source, reason, record in samples:
         grouped.setdefault((source, reason), []).append(f"<pre>{escape(_cut(mask(record)))}</pre>")
@@ -308,11 +313,11 @@ def _ownership(con) -> str:
                  f'<line x1="40" x2="560" y1="130" y2="130" stroke="#9fb3c8"/>{"".join(bars)}'
                  '<line x1="508" x2="508" y1="0" y2="130" stroke="#d64545" stroke-dasharray="4 3"/>'
                  '<text x="504" y="10" class=end>90%: resolves</text></svg>')
-    odd = con.execute(
+    unresolved_devices = con.execute(
         "SELECT serialnumber, coverage, candidates FROM device_ownership WHERE owner_email IS NULL "
         "ORDER BY candidates DESC, coverage DESC, serialnumber LIMIT 8").fetchall()
     listed = _table(["device", "best coverage", "customers ≥ 90%"], [
-        [f"<code>{escape(s)}</code>", f"{c:.0%}", str(k)] for s, c, k in odd], {1, 2})
+        [f"<code>{escape(s)}</code>", f"{c:.0%}", str(k)] for s, c, k in unresolved_devices], (1, 2))
     cards = [("devices", "devices", devices, ""), ("resolved", "resolved owner", resolved, "ok"),
              ("unresolved", "unresolved (no customer ≥ 90%)", unresolved, "warn" if unresolved else ""),
              ("contested", "contested (several ≥ 90%)", contested, "warn" if contested else ""),
@@ -325,7 +330,7 @@ def _ownership(con) -> str:
         "times; the serial number customers declared is never used (the serial defect: "
         f"{_n(disagree)} of {_n(resolved)} owners declared another device).</p>"
         f"<div class=grid2><div><h3>owner coverage (best customer's share of reading times)</h3>{histogram}</div>"
-        f"<div><h3>unresolved devices (first {len(odd)})</h3>{listed}</div></div>"
+        f"<div><h3>unresolved devices (first {len(unresolved_devices)})</h3>{listed}</div></div>"
     )
 
 
@@ -338,13 +343,13 @@ def _history(snapshots) -> str:
             f"<title>{escape(s.committed_at)} {s.operation}: +{_n(s.added_rows)} −{_n(s.deleted_rows)} → "
             f"{_n(s.total_rows)} rows</title></rect>" for i, s in enumerate(shots[-SNAPSHOTS_SHOWN:]))
         strip = f'<svg width="{9 * min(len(shots), SNAPSHOTS_SHOWN)}" height="12">{marks}</svg>'
-        last = shots[-1].committed_at.replace("T", " ").replace("+00:00", " UTC") if shots else "never"
-        rows.append([f"<code>{name}</code>", f'<span data-snapshots="{name}">{_n(len(shots))}</span>', strip, _n(sum(s.added_rows for s in shots)),
-                     _n(sum(s.deleted_rows for s in shots)), _n(shots[-1].total_rows if shots else 0), escape(last)])
+        rows.append([f"<code>{name}</code>", f'<span data-snapshots="{name}">{_n(len(shots))}</span>', strip,
+                     _n(sum(s.added_rows for s in shots)), _n(sum(s.deleted_rows for s in shots)),
+                     _n(shots[-1].total_rows if shots else 0), _when(shots[-1].committed_at if shots else None)])
     legend = " ".join(f'<span class=swatch style="background:{c}"></span>{o}' for o, c in OPERATION_COLORS.items())
     return (f"<p>Every commit of every table still kept (the last {SNAPSHOTS_SHOWN} drawn): {legend}.</p>"
             + _table(["table", "snapshots", "commits, oldest first", "rows added", "rows deleted", "rows now",
-                      "last commit"], rows, {1, 3, 4, 5}))
+                      "last commit"], rows, (1, 3, 4, 5)))
 
 
 def _stages(stages) -> str:
@@ -355,7 +360,7 @@ def _stages(stages) -> str:
     rows = [[f'<span data-stage="{i}">{escape(stage)}</span>', f"{seconds:.2f} s", _bar_wide(seconds / longest)]
             for i, (stage, seconds) in enumerate(stages)]
     total = sum(seconds for _, seconds in stages)
-    return f"<p>{len(stages)} stage(s), {total:.2f} s in all.</p>" + _table(["stage", "time", ""], rows, {1})
+    return f"<p>{len(stages)} stage(s), {total:.2f} s in all.</p>" + _table(["stage", "time", ""], rows, (1,))
 
 
 def _bar_wide(share: float) -> str:
@@ -402,7 +407,7 @@ th { color: var(--muted); font-weight: 600; font-size: 12px; }
 .lineage { width: 100%; height: auto; }
 .lineage text { font-size: 11px; fill: var(--ink); }
 .lineage text.name { font-size: 11.5px; font-weight: 600; }
-.lineage text.dim { fill: var(--muted); }
+.lineage text.dim { fill: var(--muted); font-size: 10.5px; }
 .lineage .edges path { fill: none; stroke: #829ab1; stroke-width: 1.3; }
 .histogram { width: 100%; max-width: 570px; }
 .histogram text { font-size: 11px; fill: var(--ink); }
