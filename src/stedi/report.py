@@ -72,6 +72,7 @@ def report(warehouse: str, out: str | None = None, **open_options) -> Path:
         f"{_cards(infos, accounts, checks)}<nav>{nav}</nav></header>{body}</main></body></html>"
     )
     path = Path(out or DEFAULT_OUT)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
 
@@ -380,7 +381,7 @@ h2 { font-size: 18px; margin: 0 0 10px; }
 h3 { font-size: 14px; margin: 14px 0 6px; }
 h3 small, small { color: var(--muted); font-weight: normal; }
 header p { color: var(--muted); margin: 0 0 14px; }
-code, pre { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+code, pre { font: .86em/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 nav { display: flex; flex-wrap: wrap; gap: 6px 16px; margin: 14px 0 0; }
 nav a { color: #2f6fbf; text-decoration: none; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 16px 20px;
