@@ -3,11 +3,14 @@
 import csv
 import io
 import json
+import signal
+import subprocess
 import sys
 
 import pytest
 from conftest import write_landing
 
+from stedi import generate, run
 from stedi.cli import main
 
 
@@ -81,6 +84,24 @@ def test_query_errors_are_one_line_and_exit_non_zero(warehouse, capsys, sql, mes
     assert message in err and err.startswith("error: ") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('{warehouse}/_stedi/salt')",
+    "SELECT * FROM read_parquet('{warehouse}/customer/trusted/data/*/*.parquet')",  # files, not the table
+    "SELECT * FROM glob('/etc/*')",
+])
+def test_query_reads_the_tables_and_nothing_else(warehouse, capsys, sql):
+    assert main(["query", "--warehouse", warehouse, sql.format(warehouse=warehouse)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Permission Error: ") and err.count("\n") == 1
+
+
+def test_query_answers_names_qualified_by_the_database_as_athena_users_write_them(warehouse, capsys):
+    assert main(["query", "--warehouse", warehouse, "--format", "csv",
+                 'SELECT COUNT(*) AS n FROM stedi.customer_trusted JOIN "stedi"."customer_curated" USING (email)']) == 0
+    assert capsys.readouterr().out == "n\n1\n"
+
+
 def test_query_on_a_missing_warehouse(tmp_path, capsys):
     assert main(["query", "--warehouse", str(tmp_path / "none"), "SELECT 1"]) == 1
     assert "is not a stedi warehouse yet" in capsys.readouterr().err
@@ -142,3 +163,45 @@ def test_the_spark_engine_without_java_is_one_sentence(tmp_path, capsys, monkeyp
     landing = write_landing(tmp_path / "in", customer=[{"email": "a@x.com"}])
     assert main(["run", "--engine", "spark", "--source", str(landing), "--warehouse", str(tmp_path / "wh")]) == 1
     assert capsys.readouterr().err.endswith("error: the Spark engine needs Java (17) on PATH or JAVA_HOME; none was found\n")
+
+
+def stedi_process(*args, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "stedi.cli", *args], text=True, **popen)
+
+
+def test_ctrl_c_during_a_run_is_one_line_and_leaves_the_tables_as_they_were(tmp_path):
+    generate(str(tmp_path / "in"), customers=1500, seed=1)
+    process = stedi_process("run", "--source", str(tmp_path / "in"), "--warehouse", str(tmp_path / "wh"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for line in process.stderr:
+        if "reading 2 new accelerometer landing file(s)" in line:  # DuckDB is parsing them
+            process.send_signal(signal.SIGINT)
+            break
+    rest = process.stderr.read()
+    assert process.wait() == 130
+    assert rest.splitlines()[-1] == "interrupted: every table is at its last committed state"
+    assert "Traceback" not in rest
+    assert main(["run", "--warehouse", str(tmp_path / "wh")]) == 0  # the next run finishes the work
+
+
+def test_a_closed_stdout_does_not_stop_a_run_from_committing(tmp_path):
+    generate(str(tmp_path / "in"), customers=50, seed=1)
+    process = stedi_process("run", "--source", str(tmp_path / "in"), "--warehouse", str(tmp_path / "wh"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # `| head -0`: every line the run prints meets a closed pipe
+    assert process.wait() == 0
+    assert "Traceback" not in process.stderr.read()
+    assert run(str(tmp_path / "wh")).committed == []  # every table was committed
+
+
+def test_ctrl_c_inside_a_duckdb_query_is_the_same_one_line(tmp_path, monkeypatch, capsys):
+    """DuckDB ends a query that Ctrl-C interrupts with RuntimeError("Query interrupted"), not
+    KeyboardInterrupt (seen with `kill -INT` while it parsed 400,000 landing lines)."""
+    from stedi.engines.duckdb import DuckDBEngine
+
+    def interrupted(*args, **kwargs):
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(DuckDBEngine, "write", interrupted)
+    assert main(["run", "--warehouse", str(tmp_path / "wh")]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "interrupted: every table is at its last committed state"

@@ -38,13 +38,24 @@ def test_glue_arguments_it_does_not_know_are_ignored():
     argv = [*GLUE_EXTRAS, "--JOB_NAME", "ct", "--warehouse", "/data/wh", "--enable-glue-datacatalog",
             "--consent_policy", "as-of", "--source", "/data/in", "--conf", "spark.x=1"]
     assert glue.parse_args("customer_trusted", argv) == {
-        "JOB_NAME": "ct", "warehouse": "/data/wh", "consent_policy": "as-of", "source": "/data/in"
+        "JOB_NAME": "ct", "warehouse": "/data/wh", "catalog": None, "database": "stedi", "consent_policy": "as-of",
+        "source": "/data/in"
+    }
+
+
+def test_an_s3_warehouse_in_the_glue_catalog():
+    argv = ["--warehouse", "s3://bucket/lakehouse", "--source", "s3://bucket/landing", "--catalog", "glue",
+            "--database", "research"]
+    assert glue.parse_args("customer_trusted", argv) == {
+        "JOB_NAME": "stedi-customer_trusted", "warehouse": "s3://bucket/lakehouse", "catalog": "glue",
+        "database": "research", "consent_policy": None, "source": "s3://bucket/landing"
     }
 
 
 def test_defaults_and_a_blank_source():
-    assert glue.parse_args("customer_curated", ["--warehouse", "wh", "--source", ""]) == {
-        "JOB_NAME": "stedi-customer_curated", "warehouse": "wh", "consent_policy": "any", "source": None
+    assert glue.parse_args("customer_curated", ["--warehouse", "wh", "--source", "", "--catalog", ""]) == {
+        "JOB_NAME": "stedi-customer_curated", "warehouse": "wh", "catalog": None, "database": "stedi",
+        "consent_policy": None, "source": None
     }
 
 
@@ -54,7 +65,6 @@ def test_defaults_and_a_blank_source():
         ([*GLUE_EXTRAS, "--JOB_NAME", "ct"], "the following arguments are required: --warehouse"),
         (["--warehouse", "wh", "--consent_policy", "never"], "--consent_policy: invalid choice: 'never'"),
         (["--ware", "wh"], "the following arguments are required: --warehouse"),  # no abbreviations
-        (["--warehouse", "s3://bucket/stedi"], "s3://bucket/stedi is a URL"),
     ],
 )
 def test_bad_arguments_give_one_clear_error(argv, message, capsys):
@@ -104,7 +114,8 @@ def test_on_aws_glue_the_run_is_a_glue_job(monkeypatch):
 
     argv = [*GLUE_EXTRAS, "--JOB_NAME", "ct", "--warehouse", "/data/wh", "--consent_policy", "as-of"]
     assert glue.main("customer_trusted", argv) == "result"
-    args = {"JOB_NAME": "ct", "warehouse": "/data/wh", "consent_policy": "as-of", "source": None}
+    args = {"JOB_NAME": "ct", "warehouse": "/data/wh", "catalog": None, "database": "stedi", "consent_policy": "as-of",
+            "source": None}
     assert calls == [
         ("resolve", ["JOB_NAME", "warehouse", "consent_policy"]),  # --source absent: not required
         ("job", ("glue", "sc")),

@@ -147,3 +147,22 @@ def test_unreadable_entries_are_reported_not_fatal_and_glob_characters_are_neutr
     assert sorted(p.split("/")[-1] for p in result.skipped) == ["folder.json is not a file", "gone.json is not a file"]
     assert result.ingested["accelerometer"] == ["a_1__.json"]
     assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM accelerometer_landing") == 1
+
+
+def test_the_consent_policy_is_the_warehouse_s_and_changing_it_says_so(generated, tmp_path, capsys):
+    from stedi.cli import main
+
+    landing, truth = generated
+    warehouse = str(tmp_path / "wh")
+    assert main(["run", "--source", str(landing), "--warehouse", warehouse, "--consent-policy", "as-of"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--warehouse", warehouse]) == 0  # a plain run keeps it
+    out, err = capsys.readouterr()
+    assert "committed 0 table(s)" in out and "consent policy changes" not in err
+    assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM machine_learning_curated") == (
+        truth["rows"]["as-of"]["machine_learning_curated"])
+    assert main(["run", "--warehouse", warehouse, "--consent-policy", "any"]) == 0
+    assert "the consent policy changes from as-of to any: every table built under it is rebuilt" in (
+        capsys.readouterr().err)
+    assert scalar(tmp_path / "wh", "SELECT COUNT(*) FROM machine_learning_curated") == (
+        truth["rows"]["any"]["machine_learning_curated"])

@@ -4,14 +4,18 @@ import argparse
 import csv
 import gc
 import json
+import os
 import re
 import sys
+from collections import Counter
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 from pyiceberg.exceptions import CommitFailedException
 
 from . import accounting
+from .deploy import DeployError
 from .engines import ENGINES, EngineUnavailable
 from .pipeline import CONSENT_POLICIES, CheckFailed
 from .query import QueryError, connect_tables
@@ -30,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     try:
         return args.command(args) or 0
-    except (QueryError, WarehouseBusy, CheckFailed, EngineUnavailable, StorageError, ValueError,
+    except (QueryError, WarehouseBusy, CheckFailed, EngineUnavailable, StorageError, DeployError, ValueError,
             FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -39,8 +43,20 @@ def main(argv: list[str] | None = None) -> int:
               "every table is at its last committed state: run the command again", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: every table is at its last committed state", file=sys.stderr)
-        return 130
+        return _interrupted()
+    except RuntimeError as error:
+        if str(error) != "Query interrupted":  # how DuckDB ends a query on Ctrl-C
+            raise
+        return _interrupted()
+    except BrokenPipeError:
+        # stdout was closed (`stedi ... | head`): the work is done, only its report goes unread.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _interrupted() -> int:
+    print("interrupted: every table is at its last committed state", file=sys.stderr)
+    return 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = command("run", _run, "Ingest landing files and build every table.")
     run.add_argument("--source", metavar="DIR", help="folder or s3:// location laid out as DIR/<source>/landing/*.json")
-    run.add_argument("--consent-policy", choices=CONSENT_POLICIES, default="any")
+    run.add_argument("--consent-policy", choices=CONSENT_POLICIES,
+                     help="any or as-of (default: the warehouse's; any for a new one); a change rebuilds every table")
     run.add_argument("--engine", choices=ENGINES, default="duckdb")
     run.add_argument("--spark-master", metavar="URL", help="Spark master (default local[*])")
     run.add_argument("--report", action="store_true", help=f"then write the report to {DEFAULT_OUT}")
@@ -94,12 +111,40 @@ def _parser() -> argparse.ArgumentParser:
     report = command("report", _report, "Write one self-contained HTML page of the warehouse.")
     report.add_argument("--out", metavar="FILE", default=DEFAULT_OUT, help=f"(default {DEFAULT_OUT})")
     report.add_argument("--open", action="store_true", help="then open it in a web browser")
+
+    deploy = command("deploy", _deploy, "Create or update the lakehouse on AWS: S3, Glue jobs and workflow, Athena.",
+                     warehouse=False)
+    _aws_arguments(deploy)
+    deploy.add_argument("--role-arn", metavar="ARN", help="the Glue jobs' role (default: deploy makes one)")
+    deploy.add_argument("--database", default=DATABASE, help=f"Glue database (default {DATABASE})")
+    deploy.add_argument("--source", metavar="DIR", help="landing folder to upload (DIR/<source>/landing/*.json), or "
+                                                        "an s3:// landing folder (default s3://BUCKET/PREFIX/landing)")
+    deploy.add_argument("--worker-type", default="G.1X")
+    deploy.add_argument("--workers", type=int, default=2)
+    deploy.add_argument("--consent-policy", choices=CONSENT_POLICIES, default="any")
+    deploy.add_argument("--wheel", metavar="FILE", type=Path, help="a built project wheel (default: build one)")
+    deploy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    deploy.add_argument("--start", action="store_true", help="then run the workflow and follow it to the end")
+    deploy.add_argument("--template", metavar="FILE", type=Path,
+                        help="write a CloudFormation template (.yaml/.yml, else JSON) instead; no AWS call")
+
+    destroy = command("destroy", _destroy, "Delete what stedi deploy made (found by its tag).", warehouse=False)
+    _aws_arguments(destroy)
+    destroy.add_argument("--delete-data", action="store_true",
+                         help="also the landing data, the warehouse, the query results and the Glue tables")
+    destroy.add_argument("--yes", action="store_true", help="confirm --delete-data without asking")
     return parser
 
 
 def _where(args) -> dict:
     """The catalog and database options every warehouse command passes on."""
     return {"catalog": args.catalog, "database": args.database}
+
+
+def _aws_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region", help="AWS region (default: the AWS configuration's)")
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--prefix", default="", help="key prefix in the bucket (default none)")
 
 
 @contextmanager
@@ -146,7 +191,7 @@ def _run(args) -> int:
     print()
     con = connect_tables(args.warehouse, **_where(args))
     balanced = True
-    for acc in accounting.account(con, args.consent_policy):
+    for acc in accounting.account(con, result.consent_policy):
         balanced &= acc.balanced
         parts = [f"{acc.kept} kept"] + [f"{n} {rule}" for rule, n in acc.left_out.items() if n]
         parts.append(f"{acc.quarantined} quarantined")
@@ -229,6 +274,45 @@ def _report(args) -> None:
     print(f"wrote the report to {path}")
     if args.open:
         webbrowser.open(path.resolve().as_uri())
+
+
+def _deploy(args) -> int:
+    from . import deploy
+
+    options = {name: getattr(args, name) for name in ("bucket", "prefix", "role_arn", "database", "source",
+                                                       "worker_type", "workers", "consent_policy")}
+    if args.template:
+        deploy.write_template(deploy.Target(region=args.region or "", **options), args.template)
+        print(f"wrote {args.template}: upload the job scripts and the wheel with `stedi deploy`, or as its "
+              "Description says, before creating the stack")
+        return 0
+    target = deploy.Target(region=deploy.resolve_region(args.region), **options)
+    steps = deploy.deploy(target, wheel=args.wheel, dry_run=args.dry_run,
+                          report=lambda s: print(f"{s.action:<10} {s.resource.kind:<17} {s.resource.name}"))
+    counts = Counter(step.action for step in steps)
+    summary = f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged"
+    print(f"dry run, nothing changed: {summary}" if args.dry_run else
+          f"deployed {target.tag}: {summary.replace('to create', 'created').replace('to update', 'updated')}")
+    if args.start and not args.dry_run:
+        return 0 if deploy.run_workflow(target, report=print) else 1
+    return 0
+
+
+def _destroy(args) -> int:
+    from . import deploy
+
+    target = deploy.Target(region=deploy.resolve_region(args.region), bucket=args.bucket, prefix=args.prefix)
+    if args.delete_data and not args.yes:
+        if not sys.stdin.isatty():
+            raise DeployError("--delete-data deletes the landing data, the warehouse and its tables: "
+                              "confirm with --yes")
+        if input(f"delete the data and tables of {target.tag} too? type the bucket name: ").strip() != args.bucket:
+            print("nothing deleted")
+            return 1
+    deleted = deploy.destroy(target, args.delete_data, report=lambda kind, name: print(f"deleted {kind} {name}"))
+    print(f"destroyed {target.tag}: {len(deleted)} resource(s) deleted"
+          + ("" if args.delete_data else "; the landing data, warehouse and tables stay (--delete-data removes them)"))
+    return 0
 
 
 def _print_rows(columns: list[str], rows: list[tuple], fmt: str) -> None:

@@ -52,5 +52,5 @@ def forget(warehouse: str, email: str, catalog: str | None = None, database: str
             store.drop(name)
             files.delete_tree(wh.path(TABLES[name].location))
         files.delete_tree(wh.path("_stedi", "scratch"))
-    run(wh.root, consent_policy=policy, catalog=catalog, database=database)
+    run(wh.root, consent_policy=policy, catalog=catalog, database=database)  # the dropped tables took it along
     return ForgetResult(removed, len(devices))

@@ -10,7 +10,7 @@ local ``spark-submit``, they are parsed here.
 
 Job arguments: ``--warehouse`` (required: a folder or ``s3://bucket/prefix``), ``--catalog``
 (an Iceberg catalog by name, e.g. ``glue``; required for an S3 warehouse), ``--database`` (default
-stedi), ``--consent_policy any|as-of`` (default any), ``--source`` (optional landing location laid
+stedi), ``--consent_policy any|as-of`` (default: the warehouse's, any for a new one), ``--source`` (optional landing location laid
 out as <source>/<name>/landing/*.json), ``--JOB_NAME`` (set by Glue; optional elsewhere).
 """
 
@@ -54,7 +54,8 @@ def parse_args(table: str, argv: list[str]) -> dict:
                         help="warehouse root: a folder or s3://bucket/prefix")
     parser.add_argument("--catalog", type=_optional, metavar="NAME", help="Iceberg catalog, e.g. glue")
     parser.add_argument("--database", type=_optional, default=DATABASE, metavar="NAME", help="the catalog's database")
-    parser.add_argument("--consent_policy", choices=CONSENT_POLICIES, default="any")
+    parser.add_argument("--consent_policy", choices=CONSENT_POLICIES,
+                        help="default: the warehouse's (any for a new one)")
     parser.add_argument("--source", type=_optional, metavar="LOCATION", help="landing location to ingest first")
     args, _glue_arguments = parser.parse_known_args(argv)
     return vars(args)

@@ -48,6 +48,7 @@ class CheckResult:
 @dataclass
 class RunResult:
     warehouse: str
+    consent_policy: str = "any"
     ingested: dict[str, list[str]] = field(default_factory=dict)
     committed: list[str] = field(default_factory=list)  # tables that got a new snapshot
     skipped: list[str] = field(default_factory=list)  # landing files that could not be read
@@ -66,7 +67,7 @@ def _digest(*parts: object) -> str:
 def run(
     warehouse: str = "lakehouse",
     source: str | None = None,
-    consent_policy: str = "any",
+    consent_policy: str | None = None,
     engine: str = "duckdb",
     progress=lambda message: None,
     tables: list[str] | None = None,
@@ -77,10 +78,13 @@ def run(
     """Ingest new landing files from `source` (or the built-in sample into an empty warehouse)
     and bring every table up to date, or only `tables` and the tables they are built from.
 
+    The consent policy is the warehouse's: the one its tables were built under (`any` for a new
+    warehouse) unless `consent_policy` changes it, which rebuilds every table.
+
     The warehouse and the source are local folders or ``s3://`` locations; the tables live in
     the Iceberg catalog named `catalog` (None: the one embedded in a local warehouse), in
     `database`."""
-    if consent_policy not in CONSENT_POLICIES:
+    if consent_policy not in (None, *CONSENT_POLICIES):
         raise ValueError(f"consent policy must be one of {', '.join(CONSENT_POLICIES)}, not {consent_policy!r}")
     needed = _with_inputs(tables or list(TABLES))
     wh = Warehouse.at(warehouse)
@@ -102,11 +106,16 @@ def run(
             generate(spill / "sample", customers=200, seed=0)
             result.ingested, result.skipped = wh.ingest(spill / "sample")
         load = cache(store.load)  # commits update a loaded table
+        built_under = load("customer_trusted").properties.get(ice.CONSENT_POLICY)
+        result.consent_policy = consent_policy or built_under or "any"
+        if built_under and result.consent_policy != built_under:
+            stage(f"the consent policy changes from {built_under} to {result.consent_policy}: every table "
+                     "built under it is rebuilt")
         with make_engine(engine, spill, **engine_options) as eng:
             for src in SOURCES.values():
                 if src.table in needed:
                     _refresh_landing(wh, load, eng, src, scratch, result, stage)
-            parameters = {"consent_policy": consent_policy, "salt": wh.salt()}
+            parameters = {"consent_policy": result.consent_policy, "salt": wh.salt()}
             salt_digest = _digest(parameters["salt"])
             try:
                 for name in BUILD_ORDER:

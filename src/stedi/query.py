@@ -35,11 +35,12 @@ def open_warehouse(warehouse: str, catalog: str | None = None, database: str = D
 
 
 def connect_tables(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per table, reading its current Iceberg snapshot; each
-    also named as Athena names it, `<database>.<table>`."""
+    """A sandboxed DuckDB connection with one view per table, reading its current Iceberg
+    snapshot; each also named as Athena names it, `<database>.<table>`."""
     store = open_warehouse(warehouse, catalog, database)
     con = connect()
     con.execute(f"CREATE SCHEMA {quote(database)}")
+    readable = []
     for name, table in TABLES.items():
         iceberg = store.load(name, create=False)
         data = ice.data_files(iceberg) if iceberg is not None else []
@@ -50,6 +51,12 @@ def connect_tables(warehouse: str, catalog: str | None = None, database: str = D
             body = "SELECT " + ", ".join(f"NULL::{t} AS {quote(c)}" for c, t in table.columns) + " WHERE false"
         con.execute(f"CREATE VIEW {name} AS {body}")
         con.execute(f"CREATE VIEW {quote(database)}.{name} AS SELECT * FROM main.{name}")
+        readable += data
+    # Sandboxed: the tables' current data files are the only files a query can read (not the salt,
+    # not any other file of the machine or the bucket), and no extension can be loaded.
+    con.execute(f"SET allowed_paths = [{', '.join(map(literal, readable))}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
     return con
 
 

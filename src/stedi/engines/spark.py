@@ -6,6 +6,7 @@ fields with the very tokenizer the DuckDB engine uses (DuckDB as a library, batc
 both engines quarantine the same lines for the same reasons. Nothing is collected to the driver.
 """
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -21,6 +22,7 @@ from . import EngineUnavailable
 from .common import Inputs
 
 SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean"}
+S3A = "org.apache.hadoop.fs.s3a.S3AFileSystem"
 
 
 def to_spark(sql: str) -> str:
@@ -32,10 +34,23 @@ def java_available() -> bool:
     return bool(os.environ.get("JAVA_HOME") or shutil.which("java"))
 
 
+def on_glue() -> bool:
+    """On AWS Glue, whose Spark serves s3:// itself (EMRFS): nothing to add or remap."""
+    return importlib.util.find_spec("awsglue") is not None
+
+
+def s3a_jars() -> list[str]:
+    """The S3A jars (hadoop-aws and its AWS SDK) `make setup-spark` resolved, from the folder
+    STEDI_SPARK_JARS, else <venv>/share/stedi/jars; none if it is missing."""
+    folder = os.environ.get("STEDI_SPARK_JARS") or Path(sys.prefix) / "share" / "stedi" / "jars"
+    return sorted(str(jar) for jar in Path(folder).glob("*.jar"))
+
+
 @cache
 def spark_session(master: str | None = None):
     """One Spark session per process (starting one costs seconds). The master is `master`, else
-    the one spark-submit set, else STEDI_SPARK_MASTER, else local[*]."""
+    the one spark-submit set, else STEDI_SPARK_MASTER, else local[*]. A session this process starts
+    gets the S3A jars (`s3a_jars`); under spark-submit, pass them on its command line (glue/README.md)."""
     if not java_available():
         raise EngineUnavailable("the Spark engine needs Java (17) on PATH or JAVA_HOME; none was found")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -44,8 +59,14 @@ def spark_session(master: str | None = None):
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    if master or not SparkConf().contains("spark.master"):
-        builder = builder.master(master or os.environ.get("STEDI_SPARK_MASTER", "local[*]"))
+    if master or not SparkConf().contains("spark.master"):  # not spark-submit: this process starts the JVM
+        master = master or os.environ.get("STEDI_SPARK_MASTER", "local[*]")
+        builder = builder.master(master)
+        jars = [] if on_glue() else s3a_jars()
+        if jars and master.startswith("local"):  # executors share the driver's classpath: no 270 MB copy
+            builder = builder.config("spark.driver.extraClassPath", os.pathsep.join(jars))
+        elif jars:
+            builder = builder.config("spark.jars", ",".join(jars))
     spark = (
         builder.appName("stedi-lakehouse")
         .config("spark.ui.enabled", "false")
@@ -59,6 +80,33 @@ def spark_session(master: str | None = None):
     )
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+@cache
+def configure_s3(spark) -> None:
+    """Serve s3:// and s3a:// with S3A on `spark`, at the S3 endpoint and region of the standard AWS
+    configuration. Credentials stay out of Spark's conf: the AWS SDK's default chain reads them
+    (environment, profile, instance role). Called on the first S3 path; a no-op on AWS Glue."""
+    if on_glue():
+        return
+    from ..storage.s3 import settings
+
+    s3 = settings()
+    options = {
+        "fs.s3.impl": S3A,
+        "fs.s3a.impl": S3A,
+        "fs.s3a.aws.credentials.provider": "com.amazonaws.auth.DefaultAWSCredentialsProviderChain",
+    }
+    if s3.endpoint:
+        options |= {
+            "fs.s3a.endpoint": s3.endpoint,
+            "fs.s3a.endpoint.region": s3.region,
+            "fs.s3a.path.style.access": "true",
+            "fs.s3a.connection.ssl.enabled": str(s3.use_ssl).lower(),
+        }
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in options.items():
+        conf.set(key, value)
 
 
 class SparkEngine:
@@ -75,6 +123,11 @@ class SparkEngine:
             self.session = spark_session(self.master)
         return self.session
 
+    def _reach(self, *paths) -> None:
+        """Configure S3 on the session the first time a path is on S3."""
+        if any(str(path).startswith(("s3://", "s3a://")) for path in paths):
+            configure_s3(self.spark)
+
     def close(self) -> None:
         if self.session is not None:
             for view in self.session.catalog.listTables():
@@ -85,6 +138,7 @@ class SparkEngine:
         """Read and validate every line of `files`; write (file, record, reason, typed columns)."""
         from pyspark.sql import functions as F
 
+        self._reach(*files)
         schema = _lines_schema(source)
         if files:
             raw = self.spark.read.format("text").option("lineSep", "\n").load(files).select(
@@ -114,6 +168,7 @@ class SparkEngine:
 
     def _bind(self, inputs: Inputs, parameters: dict | None) -> None:
         for name, (files, columns) in inputs.items():
+            self._reach(*files)
             schema = ", ".join(f"`{c}` {SPARK_TYPES[t]}" for c, t in columns)
             frame = self.spark.read.schema(schema).parquet(*files) if files else self.spark.createDataFrame([], schema)
             frame.createOrReplaceTempView(name)
@@ -123,7 +178,7 @@ class SparkEngine:
             ).createOrReplaceTempView("run_parameters")
 
     def _write(self, frame, out_dir: str) -> list[str]:
-        storage.make_parent(out_dir)
+        self._reach(out_dir)
         frame.write.mode("errorifexists").parquet(out_dir)
         return [f.location for f in storage.list_files(out_dir, ".parquet") if storage.basename(f.location).startswith("part-")]
 
