@@ -110,7 +110,7 @@ def run(
         result.consent_policy = consent_policy or built_under or "any"
         if built_under and result.consent_policy != built_under:
             stage(f"the consent policy changes from {built_under} to {result.consent_policy}: every table "
-                     "built under it is rebuilt")
+                  "built under it is rebuilt")
         with make_engine(engine, spill, **engine_options) as eng:
             for src in SOURCES.values():
                 if src.table in needed:
