@@ -18,7 +18,9 @@ bench: setup-dev  ## print speed and memory figures
 
 setup: $(BIN)/.core
 setup-spark: $(BIN)/.spark  ## pyspark and the S3A jars (jars/pom.xml) for --engine spark
-setup-dev: $(BIN)/.dev
+setup-dev: $(BIN)/.dev  ## and Debian's chromium, in which the report's tests open it (they skip without it)
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "chromium could not be installed: the report's browser tests will skip"
 
 $(BIN)/.core: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

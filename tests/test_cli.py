@@ -130,6 +130,29 @@ def test_generate_writes_the_seed_layout(tmp_path, capsys):
         assert list((tmp_path / "out" / source / "landing").glob("*.json"))
 
 
+def test_progress_is_plain_lines_off_a_terminal_and_nothing_with_quiet(tmp_path, capsys):
+    assert main(["generate", str(tmp_path / "a"), "--customers", "5"]) == 0
+    assert capsys.readouterr().err.splitlines()[0] == "… planned 5 customers"
+    warehouse = ["--warehouse", str(tmp_path / "wh")]
+    for command, code in ((["generate", str(tmp_path / "b"), "--customers", "5"], 0),
+                          (["run", "--source", str(tmp_path / "b"), *warehouse], 0),
+                          (["vacuum", *warehouse], 0), (["forget", "nobody@x.com", *warehouse], 1)):
+        assert main([*command, "--quiet"]) == code
+        assert "… " not in capsys.readouterr().err
+
+
+def test_progress_on_a_terminal_shows_each_stage_live_with_its_elapsed_time(tmp_path, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    monkeypatch.delenv("TERM", raising=False)
+    assert main(["generate", str(tmp_path / "a"), "--customers", "5"]) == 0
+    shown = sys.stderr.getvalue()
+    assert "planned 5 customers" in shown and "0:00:00" in shown and "\x1b[" in shown and "… " not in shown
+
+
 def test_the_spark_engine_without_java_is_one_sentence(tmp_path, capsys, monkeypatch):
     from stedi.engines import spark
 

@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from .deploy import DeployError
 from .engines import ENGINES, EngineUnavailable
 from .pipeline import CONSENT_POLICIES, CheckFailed
 from .query import QueryError, connect_tables
+from .report import DEFAULT_OUT, report
 from .schema import DATABASE
 from .storage.s3 import StorageError
 from .storage.warehouse import WarehouseBusy
@@ -79,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="any or as-of (default: the warehouse's; any for a new one); a change rebuilds every table")
     run.add_argument("--engine", choices=ENGINES, default="duckdb")
     run.add_argument("--spark-master", metavar="URL", help="Spark master (default local[*])")
+    run.add_argument("--report", action="store_true", help=f"then write the report to {DEFAULT_OUT}")
+    run.set_defaults(out=DEFAULT_OUT, open=False)
 
     query = command("query", _query, "Run read-only SQL over every table.")
     query.add_argument("sql")
@@ -100,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("out_dir")
     generate.add_argument("--customers", type=int, default=1000)
     generate.add_argument("--seed", type=int, default=0)
+
+    for long_running in (run, vacuum, forget, generate):
+        long_running.add_argument("--quiet", action="store_true", help="show no progress")
+
+    report = command("report", _report, "Write one self-contained HTML page of the warehouse.")
+    report.add_argument("--out", metavar="FILE", default=DEFAULT_OUT, help=f"(default {DEFAULT_OUT})")
+    report.add_argument("--open", action="store_true", help="then open it in a web browser")
 
     deploy = command("deploy", _deploy, "Create or update the lakehouse on AWS: S3, Glue jobs and workflow, Athena.",
                      warehouse=False)
@@ -136,16 +147,35 @@ def _aws_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", default="", help="key prefix in the bucket (default none)")
 
 
-def _progress(message: str) -> None:
-    print(f"… {message}", file=sys.stderr, flush=True)
+@contextmanager
+def _progress(args):
+    """The progress callback of a long command: nothing with --quiet; on a terminal, each stage live
+    with its elapsed time; else a plain line per stage."""
+    if args.quiet:
+        yield lambda message: None
+    elif not sys.stderr.isatty():
+        yield lambda message: print(f"… {message}", file=sys.stderr, flush=True)
+    else:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(finished_text="✓"), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=Console(stderr=True)) as live:
+            def stage(message: str) -> None:
+                for task in live.tasks:  # the stage before ends: its clock stops
+                    live.update(task.id, total=1, completed=1)
+                live.add_task(message, total=None)
+
+            yield stage
 
 
 def _run(args) -> int:
     from .pipeline import run
 
     options = {"master": args.spark_master} if args.spark_master else {}
-    result = run(args.warehouse, args.source, args.consent_policy, args.engine, progress=_progress, **_where(args),
-                 **options)
+    with _progress(args) as progress:
+        result = run(args.warehouse, args.source, args.consent_policy, args.engine, progress=progress,
+                     **_where(args), **options)
     for source, names in result.ingested.items():
         if names:
             print(f"ingested {len(names)} new {source} file(s)")
@@ -167,6 +197,8 @@ def _run(args) -> int:
         parts.append(f"{acc.quarantined} quarantined")
         check = "" if acc.balanced else "  (DOES NOT BALANCE)"
         print(f"{acc.source}: {acc.landing_rows} landing rows = {' + '.join(parts)}{check}")
+    if args.report:
+        _report(args)
     return 0 if balanced else 1
 
 
@@ -209,14 +241,18 @@ def _history(args) -> None:
 def _vacuum(args) -> None:
     from .maintenance import vacuum
 
-    result = vacuum(args.warehouse, args.older_than, **_where(args))
+    with _progress(args) as progress:
+        progress("expiring old snapshots and deleting the files nothing refers to")
+        result = vacuum(args.warehouse, args.older_than, **_where(args))
     print(f"expired {result.expired_snapshots} snapshot(s), deleted {result.deleted_files} file(s)")
 
 
 def _forget(args) -> None:
     from .erasure import forget
 
-    result = forget(args.warehouse, args.email, **_where(args))
+    with _progress(args) as progress:
+        progress("erasing the customer from the landing files and rebuilding every table")
+        result = forget(args.warehouse, args.email, **_where(args))
     lines = ", ".join(f"{n} {source}" for source, n in result.lines_removed.items())
     print(f"forgot the customer: removed {lines} landing line(s) and {result.devices} device(s); "
           "every table rebuilt without them, no old snapshot kept")
@@ -225,9 +261,19 @@ def _forget(args) -> None:
 def _generate(args) -> None:
     from .generate import generate
 
-    truth = generate(args.out_dir, customers=args.customers, seed=args.seed, progress=_progress)
+    with _progress(args) as progress:
+        truth = generate(args.out_dir, customers=args.customers, seed=args.seed, progress=progress)
     lines = ", ".join(f"{n} {source}" for source, n in truth["lines"].items())
     print(f"wrote {lines} landing lines to {args.out_dir} (ground truth in ground_truth.json)")
+
+
+def _report(args) -> None:
+    import webbrowser
+
+    path = report(args.warehouse, args.out, **_where(args))
+    print(f"wrote the report to {path}")
+    if args.open:
+        webbrowser.open(path.resolve().as_uri())
 
 
 def _deploy(args) -> int:

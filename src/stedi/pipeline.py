@@ -6,6 +6,8 @@ the same input commits nothing. Every table changes by one atomic Iceberg commit
 """
 
 import hashlib
+import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -51,6 +53,7 @@ class RunResult:
     committed: list[str] = field(default_factory=list)  # tables that got a new snapshot
     skipped: list[str] = field(default_factory=list)  # landing files that could not be read
     checks: list[CheckResult] = field(default_factory=list)
+    stages: list[tuple[str, float]] = field(default_factory=list)  # (progress message, seconds)
 
     @property
     def unchanged(self) -> list[str]:
@@ -87,32 +90,40 @@ def run(
     wh = Warehouse.at(warehouse)
     result = RunResult(str(wh.root))
     with wh.lock(), wh.scratch() as scratch, wh.spill() as spill:
+        marks = [("ingesting new landing files", time.monotonic())]  # (stage, when it began)
+
+        def stage(message):
+            marks.append((message, time.monotonic()))
+            progress(message)
+
         store = ice.open_tables(wh.root, catalog, database)
         tombstones = Tombstones(wh)
         copy = tombstones.copy if tombstones.hashes else None
         if source is not None:
             result.ingested, result.skipped = wh.ingest(source, copy)
         elif wh.is_empty():
-            progress("empty landing zone: generating the built-in sample")
+            stage("empty landing zone: generating the built-in sample")
             generate(spill / "sample", customers=200, seed=0)
             result.ingested, result.skipped = wh.ingest(spill / "sample")
         load = cache(store.load)  # commits update a loaded table
         built_under = load("customer_trusted").properties.get(ice.CONSENT_POLICY)
         result.consent_policy = consent_policy or built_under or "any"
         if built_under and result.consent_policy != built_under:
-            progress(f"the consent policy changes from {built_under} to {result.consent_policy}: every table "
-                     "built under it is rebuilt")
+            stage(f"the consent policy changes from {built_under} to {result.consent_policy}: every table "
+                  "built under it is rebuilt")
         with make_engine(engine, spill, **engine_options) as eng:
             for src in SOURCES.values():
                 if src.table in needed:
-                    _refresh_landing(wh, load, eng, src, scratch, result, progress)
+                    _refresh_landing(wh, load, eng, src, scratch, result, stage)
             parameters = {"consent_policy": result.consent_policy, "salt": wh.salt()}
             salt_digest = _digest(parameters["salt"])
             try:
                 for name in BUILD_ORDER:
                     if name in needed:
-                        _build(wh, load, eng, TABLES[name], parameters, salt_digest, result, progress)
+                        _build(wh, load, eng, TABLES[name], parameters, salt_digest, result, stage)
             finally:
+                ends = [began for _, began in marks[1:]] + [time.monotonic()]
+                result.stages = [(message, round(end - began, 3)) for (message, began), end in zip(marks, ends)]
                 _record_checks(load, result)
     return result
 
@@ -275,17 +286,19 @@ def _check(load, eng, table: Table, written: list[str], parameters, result: RunR
 
 
 def _record_checks(load, result: RunResult) -> None:
-    """Append this run's check results to the data_quality table."""
+    """Append this run's check results to the data_quality table, and set its timings of the run's
+    stages (see `ice.STAGES`)."""
     if not result.checks:
         return
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")  # a build apart from the one before
     rows = [
         {"checked_at": now, "table_name": r.check.table, "check_name": r.check.name,
          "description": r.check.description, "blocking": r.check.blocking, "violations": r.violations}
         for r in result.checks
     ]
-    table = load("data_quality")
-    table.append(pa.Table.from_pylist(rows, schema=ice.arrow_schema(TABLES["data_quality"])))
+    with load("data_quality").transaction() as tx:
+        tx.append(pa.Table.from_pylist(rows, schema=ice.arrow_schema(TABLES["data_quality"])))
+        tx.set_properties({ice.STAGES: json.dumps(result.stages)})
     result.committed.append("data_quality")
 
 

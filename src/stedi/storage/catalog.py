@@ -31,6 +31,7 @@ FINGERPRINT = "stedi.inputs"  # digest of what the table is built by (rule, cont
 FILES = "stedi.files"  # landing files a landing table (or the quarantine, per source) has read
 UPSTREAM = "stedi.upstream"  # snapshot of each input the table was last built from
 CONSENT_POLICY = "stedi.consent-policy"
+STAGES = "stedi.stages"  # on data_quality: [stage, seconds] of each stage of the last run that built a table
 EMBEDDED_CATALOG = "catalog.db"  # the SQLite file of a local warehouse's catalog
 _DATA_FILES: dict[str, list[str]] = {}  # manifest list of a snapshot -> its data files
 
