@@ -12,7 +12,7 @@ import pytest
 
 import pyspark
 from stedi import generate, glue, query
-from stedi.engines.spark import java_available
+from stedi.engines.spark import java_available, s3a_jars
 
 GLUE = Path(__file__).resolve().parents[1] / "glue"
 JOBS = ["customer_trusted", "accelerometer_trusted", "customer_curated", "step_trainer_trusted",
@@ -126,11 +126,14 @@ def test_on_aws_glue_the_run_is_a_glue_job(monkeypatch):
 
 
 def _spark_submit(script: Path, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """`spark-submit` of a job script, as glue/README.md says (with the S3A jars on the driver's
+    class path, for s3:// warehouses)."""
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
            "SPARK_LOCAL_IP": "127.0.0.1"}
     submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
-    command = [str(submit), "--master", "local[2]", "--conf", "spark.ui.enabled=false", str(script), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    command = [str(submit), "--master", "local[2]", "--conf", "spark.ui.enabled=false",
+               "--driver-class-path", os.pathsep.join(s3a_jars()), str(script), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
 
 
 @pytest.mark.skipif(not java_available(), reason="spark-submit needs Java (17) on PATH or JAVA_HOME")
@@ -150,3 +153,29 @@ def test_a_glue_job_runs_under_spark_submit(tmp_path):
     assert count("customer_trusted") == truth["rows"]["any"]["customer_trusted"]
     assert count("customer_landing") == truth["rows"]["any"]["customer_landing"]
     assert count("accelerometer_landing") == 0  # ingested, but no input of customer_trusted
+
+
+@pytest.mark.skipif(not java_available(), reason="spark-submit needs Java (17) on PATH or JAVA_HOME")
+def test_the_five_jobs_in_the_workflow_s_order_build_in_s3_and_glue_what_a_local_run_builds(tmp_path, bucket, aws,
+                                                                                           salted):
+    """Each job script under spark-submit, with the arguments `stedi deploy` gives the Glue jobs,
+    against the AWS emulator: S3 warehouse, landing objects, the Glue Data Catalog."""
+    import boto3
+    from conftest import contents
+
+    from stedi import run
+    from stedi.deploy import JOBS as WORKFLOW
+
+    generate(tmp_path / "in", customers=40, seed=9)
+    s3 = boto3.client("s3")
+    for path in (tmp_path / "in").glob("*/landing/*.json"):
+        s3.upload_file(str(path), bucket, f"landing/{path.relative_to(tmp_path / 'in')}")
+    database = bucket.replace("-", "_")
+    for job in WORKFLOW:
+        args = [*GLUE_EXTRAS, "--JOB_NAME", job, "--warehouse", f"s3://{bucket}/lakehouse", "--source",
+                f"s3://{bucket}/landing", "--catalog", "glue", "--database", database, "--consent_policy", "any"]
+        done = _spark_submit(GLUE / f"{job}.py", args, tmp_path)
+        assert done.returncode == 0, done.stderr[-4000:]
+        assert aws["AWS_SECRET_ACCESS_KEY"] not in done.stdout + done.stderr
+    run(str(tmp_path / "local"), str(tmp_path / "in"))
+    assert contents(f"s3://{bucket}/lakehouse", catalog="glue", database=database) == contents(tmp_path / "local")
