@@ -30,15 +30,18 @@ def forget(warehouse: str, email: str, catalog: str | None = None, database: str
     wh = Warehouse.at(store.root)
     with wh.lock(), wh.spill() as spill:
         con = connect_tables(warehouse, catalog, database)
-        if not con.execute("SELECT COUNT(*) FROM customer_landing WHERE email = $email", {"email": email}).fetchone()[0]:
+        spellings = [spelling for (spelling,) in con.execute(  # an email matches in any case
+            "SELECT DISTINCT email FROM customer_landing WHERE lower(email) = lower($email)", {"email": email}).fetchall()]
+        if not spellings:
             raise QueryError(f"no customer with the email {email} in {wh.root}")
         devices = [serial for (serial,) in con.execute(
-            "SELECT serialnumber FROM device_ownership WHERE owner_email = $email", {"email": email}).fetchall()]
+            "SELECT serialnumber FROM device_ownership WHERE lower(owner_email) = lower($email)",
+            {"email": email}).fetchall()]
         con.close()
         trusted = store.load("customer_trusted", create=False)
         policy = trusted.properties.get(ice.CONSENT_POLICY, "any") if trusted is not None else "any"
         tombstones = Tombstones(wh)
-        tombstones.add([email, *devices])
+        tombstones.add([*spellings, *devices])
         removed = {}
         cleaned = os.path.join(spill, "cleaned")
         for source in IDENTITY:

@@ -29,7 +29,8 @@ class Tombstones:
         return hashlib.sha256(self.salt.encode() + data).hexdigest()
 
     def add(self, values: list[str]) -> None:
-        self.hashes |= {self._hash(v) for v in values}
+        """Tombstone `values`, in any case (an email is one address whatever its case)."""
+        self.hashes |= {self._hash(v.lower()) for v in values}
         files.write_bytes(self.path, "".join(f"{h}\n" for h in sorted(self.hashes)).encode())
 
     def erased(self, source: str, line: bytes) -> bool:
@@ -40,9 +41,10 @@ class Tombstones:
             record = None
         if isinstance(record, dict):
             values = [v for k, v in record.items() if k.lower() == IDENTITY[source] and isinstance(v, str)]
-            return any(self._hash(v) in self.hashes for v in values)
-        # Not a JSON object (it would be quarantined): look for an erased value anywhere in it.
-        return any(self._hash(token) in self.hashes for token in TOKENS.findall(line))
+        else:  # not a JSON object (it would be quarantined): look for an erased value anywhere in it
+            values = TOKENS.findall(line)
+        # (tombstones made before they were case-insensitive hold the value as it was written)
+        return any(self._hash(v.lower()) in self.hashes or self._hash(v) in self.hashes for v in values)
 
     def copy(self, source: str, src: str, dst: str) -> int:
         """Copy `src` to `dst` (whole, or not at all) without the erased lines; return how many
