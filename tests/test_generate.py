@@ -287,9 +287,11 @@ def test_big_sources_split_into_files(tmp_path, monkeypatch):
     assert recompute(tmp_path)["rows"] == truth["rows"]
 
 
-def test_regenerating_into_a_folder_replaces_its_files(tmp_path):
+def test_regenerating_into_a_folder_replaces_its_files_only_when_forced(tmp_path):
     generate(tmp_path, customers=60, seed=1)
-    truth = generate(tmp_path, customers=20, seed=1)
+    with pytest.raises(ValueError, match="is not empty: give --force to overwrite its generated files"):
+        generate(tmp_path, customers=20, seed=1)
+    truth = generate(tmp_path, customers=20, seed=1, force=True)
     assert {source: len(lines(tmp_path, source)) for source in SOURCES} == truth["lines"]
 
 

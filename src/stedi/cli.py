@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("out_dir")
     generate.add_argument("--customers", type=int, default=1000)
     generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--force", action="store_true", help="overwrite the generated files of a folder that is not empty")
 
     for long_running in (run, vacuum, forget, generate):
         long_running.add_argument("--quiet", action="store_true", help="show no progress")
@@ -262,7 +263,7 @@ def _generate(args) -> None:
     from .generate import generate
 
     with _progress(args) as progress:
-        truth = generate(args.out_dir, customers=args.customers, seed=args.seed, progress=progress)
+        truth = generate(args.out_dir, customers=args.customers, seed=args.seed, progress=progress, force=args.force)
     lines = ", ".join(f"{n} {source}" for source, n in truth["lines"].items())
     print(f"wrote {lines} landing lines to {args.out_dir} (ground truth in ground_truth.json)")
 

@@ -128,12 +128,16 @@ class Customer:
         return self.kind != "phone_only"
 
 
-def generate(out_dir, customers: int = 1000, seed: int = 0, readings_per_device: int = 30, progress=None) -> dict:
-    """Write landing JSON Lines under out_dir and return the ground truth (also written to out_dir/ground_truth.json)."""
+def generate(out_dir, customers: int = 1000, seed: int = 0, readings_per_device: int = 30, progress=None,
+             force: bool = False) -> dict:
+    """Write landing JSON Lines under out_dir and return the ground truth (also written to
+    out_dir/ground_truth.json). A folder that holds anything is overwritten only with `force`."""
     if customers < 1 or readings_per_device < 2:
         raise ValueError("need customers >= 1 and readings_per_device >= 2")
     say = progress or (lambda message: None)
     out = Path(out_dir)
+    if not force and out.is_dir() and any(out.iterdir()):
+        raise ValueError(f"{out} is not empty: give --force to overwrite its generated files")
     rng = random.Random(seed)
     patterns = [_pattern(rng, readings_per_device) for _ in range(PATTERNS)]
     people, shared = _plan(rng, customers, readings_per_device)
