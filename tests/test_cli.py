@@ -205,3 +205,15 @@ def test_ctrl_c_inside_a_duckdb_query_is_the_same_one_line(tmp_path, monkeypatch
     monkeypatch.setattr(DuckDBEngine, "write", interrupted)
     assert main(["run", "--warehouse", str(tmp_path / "wh")]) == 130
     assert capsys.readouterr().err.splitlines()[-1] == "interrupted: every table is at its last committed state"
+
+
+def test_help_describes_every_option_of_every_command():
+    import argparse
+
+    from stedi.cli import _parser
+
+    (commands,) = [action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction)]
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"stedi {name}: {action.option_strings or action.dest} has no help"

@@ -79,31 +79,32 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--source", metavar="DIR", help="folder or s3:// location laid out as DIR/<source>/landing/*.json")
     run.add_argument("--consent-policy", choices=CONSENT_POLICIES,
                      help="any or as-of (default: the warehouse's; any for a new one); a change rebuilds every table")
-    run.add_argument("--engine", choices=ENGINES, default="duckdb")
+    run.add_argument("--engine", choices=ENGINES, default="duckdb",
+                     help="duckdb (embedded, the default) or spark (PySpark 3.5, as on AWS Glue)")
     run.add_argument("--spark-master", metavar="URL", help="Spark master (default local[*])")
     run.add_argument("--report", action="store_true", help=f"then write the report to {DEFAULT_OUT}")
     run.set_defaults(out=DEFAULT_OUT, open=False)
 
     query = command("query", _query, "Run read-only SQL over every table.")
-    query.add_argument("sql")
-    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.add_argument("sql", help="one read-only statement (SELECT); tables by name, or as <database>.<table>")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table", help="(default table)")
 
     command("tables", _tables, "List every table with its zone, rows, location and last commit.")
 
     history = command("history", _history, "List the snapshots of a table.")
-    history.add_argument("table")
+    history.add_argument("table", help="a table's name, e.g. customer_trusted")
 
     vacuum = command("vacuum", _vacuum, "Expire old snapshots and delete the files nothing refers to.")
     vacuum.add_argument("--older-than", metavar="AGE", type=_age, default="7d",
                         help="e.g. 7d, 12h, 30m, 0s (default 7d)")
 
     forget = command("forget", _forget, "Erase a customer from every table, file and snapshot.")
-    forget.add_argument("email")
+    forget.add_argument("email", help="the customer's email, in any case")
 
     generate = command("generate", _generate, "Write realistic landing data with known ground truth.", warehouse=False)
-    generate.add_argument("out_dir")
-    generate.add_argument("--customers", type=int, default=1000)
-    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("out_dir", help="the folder to write OUT_DIR/<source>/landing/*.json into")
+    generate.add_argument("--customers", type=int, default=1000, help="how many customers (default 1000)")
+    generate.add_argument("--seed", type=int, default=0, help="the random seed: the same seed writes the same data")
     generate.add_argument("--force", action="store_true", help="overwrite the generated files of a folder that is not empty")
 
     for long_running in (run, vacuum, forget, generate):
@@ -120,9 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("--database", default=DATABASE, help=f"Glue database (default {DATABASE})")
     deploy.add_argument("--source", metavar="DIR", help="landing folder to upload (DIR/<source>/landing/*.json), or "
                                                         "an s3:// landing folder (default s3://BUCKET/PREFIX/landing)")
-    deploy.add_argument("--worker-type", default="G.1X")
-    deploy.add_argument("--workers", type=int, default=2)
-    deploy.add_argument("--consent-policy", choices=CONSENT_POLICIES, default="any")
+    deploy.add_argument("--worker-type", default="G.1X", help="the Glue jobs' worker type (default G.1X)")
+    deploy.add_argument("--workers", type=int, default=2, help="the Glue jobs' number of workers (default 2)")
+    deploy.add_argument("--consent-policy", choices=CONSENT_POLICIES, default="any",
+                        help="the jobs' consent policy (default any)")
     deploy.add_argument("--wheel", metavar="FILE", type=Path, help="a built project wheel (default: build one)")
     deploy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     deploy.add_argument("--start", action="store_true", help="then run the workflow and follow it to the end")
@@ -144,7 +146,7 @@ def _where(args) -> dict:
 
 def _aws_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region (default: the AWS configuration's)")
-    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--bucket", required=True, help="the S3 bucket (deploy makes it if it does not exist)")
     parser.add_argument("--prefix", default="", help="key prefix in the bucket (default none)")
 
 
