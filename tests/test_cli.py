@@ -217,3 +217,13 @@ def test_help_describes_every_option_of_every_command():
         for action in sub._actions:
             if action.dest != "help":
                 assert action.help, f"stedi {name}: {action.option_strings or action.dest} has no help"
+
+
+@pytest.mark.parametrize("command", [["query", "SELECT COUNT(*) FROM customer_trusted"], ["tables"],
+                                     ["history", "customer_trusted"], ["run"]])
+def test_a_warehouse_whose_catalog_cannot_be_read_is_one_sentence_for_every_command(tmp_path, capsys, command):
+    (tmp_path / "wh").mkdir()
+    (tmp_path / "wh" / "catalog.db").write_bytes(b"not a database, " * 512)  # e.g. a half-copied warehouse
+    assert main([*command, "--warehouse", str(tmp_path / "wh")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: the catalog of {tmp_path / 'wh'} cannot be read: file is not a database\n"

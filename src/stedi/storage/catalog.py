@@ -20,7 +20,7 @@ from pyiceberg.io.pyarrow import parquet_files_to_data_files
 from pyiceberg.table import Table as IcebergTable
 from pyiceberg.table import TableProperties
 from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError
 
 from ..schema import DATABASE, TABLES, Table
 from . import files
@@ -56,9 +56,9 @@ class Tables:
             table = self.catalog.create_table_if_not_exists(
                 (self.database, name), schema=arrow_schema(TABLES[name]),
                 location=files.join(self.root, TABLES[name].location))
-        except OperationalError:
-            if create:
-                raise
+        except DatabaseError as error:
+            if create or "no such table" not in str(error):
+                raise _unreadable(self.root, error) from None
             return None  # a reader before the first run has created the catalog's tables
         if self.shared and not table.location().startswith(self.root + "/"):
             raise StorageError(f"the table {self.database}.{name} of this catalog belongs to another warehouse "
@@ -97,8 +97,11 @@ def open_tables(root: str, catalog: str | None = None, database: str = DATABASE,
 
 def _embedded_catalog(root: str, create: bool) -> Catalog:
     """The warehouse's SQL catalog, kept in SQLite beside the tables."""
-    catalog = SqlCatalog("stedi", uri=f"sqlite:///{root}/{EMBEDDED_CATALOG}", warehouse=f"file://{root}",
-                         init_catalog_tables=str(create).lower())
+    try:
+        catalog = SqlCatalog("stedi", uri=f"sqlite:///{root}/{EMBEDDED_CATALOG}", warehouse=f"file://{root}",
+                             init_catalog_tables=str(create).lower())
+    except DatabaseError as error:
+        raise _unreadable(root, error) from None
     if create:
         event.listen(catalog.engine, "connect", _commit_without_fsync)
         catalog.engine.dispose()  # the connection opened above had no such settings
@@ -125,6 +128,10 @@ def _named_catalog(name: str, root: str) -> Catalog:
         return load_catalog(name, **(properties | configured))
     except Exception as error:
         raise _catalog_error(name, error) from None
+
+
+def _unreadable(root: str, error: DatabaseError) -> StorageError:
+    return StorageError(f"the catalog of {root} cannot be read: {str(error.orig).strip()}")
 
 
 def _catalog_error(name: str | None, error: Exception) -> StorageError:
