@@ -26,6 +26,7 @@ from pathlib import Path
 from string import Template
 
 from .contract import SOURCES
+from .storage.s3 import NO_CREDENTIALS
 
 TAG = "stedi:deployment"
 JOBS = ("customer_trusted", "accelerometer_trusted", "customer_curated", "step_trainer_trusted",
@@ -497,8 +498,7 @@ def _aws_errors():
     try:
         yield
     except (exceptions.NoCredentialsError, exceptions.PartialCredentialsError):
-        raise DeployError("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                          "AWS_SECRET_ACCESS_KEY, or run where an IAM role provides them") from None
+        raise DeployError(NO_CREDENTIALS) from None
     except exceptions.NoRegionError:
         raise DeployError("no AWS region given: use --region or set AWS_DEFAULT_REGION") from None
     except exceptions.EndpointConnectionError as error:

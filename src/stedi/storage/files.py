@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from .s3 import S3Settings, StorageError, settings
+from .s3 import NO_CREDENTIALS, S3Settings, StorageError, settings
 
 S3 = "s3://"
 
@@ -212,8 +212,7 @@ def translated(location: str):
             raise
         raise StorageError(f"S3 cannot be reached for {location}: {_first_line(error)}") from None
     except botocore.exceptions.NoCredentialsError:
-        raise StorageError("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                           "AWS_PROFILE, or run where an IAM role provides them") from None
+        raise StorageError(NO_CREDENTIALS) from None
 
 
 def _first_line(error: Exception) -> str:

@@ -9,6 +9,10 @@ from functools import cache
 from urllib.parse import urlsplit
 
 
+NO_CREDENTIALS = ("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                  "or run where an IAM role provides them")
+
+
 class StorageError(Exception):
     """Storage cannot be reached or used; the message is one sentence."""
 
@@ -40,8 +44,7 @@ def settings() -> S3Settings:
     session = boto3.Session()
     credentials = session.get_credentials()
     if credentials is None:
-        raise StorageError("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                           "AWS_PROFILE, or run where an IAM role provides them")
+        raise StorageError(NO_CREDENTIALS)
     if not session.region_name:
         raise StorageError("no AWS region set: set AWS_DEFAULT_REGION (or AWS_REGION, or a region in ~/.aws/config)")
     try:
