@@ -1,8 +1,9 @@
 """Where bytes live: a local folder or S3, through fsspec (s3fs for S3).
 
-A location is a string: an absolute local path or ``s3://bucket/key``. Only storage/ reads or
-writes the files of a warehouse or a landing source through this module; engines are handed
-locations and read them with their own S3 support.
+A location is a string: an absolute local path or ``s3://bucket/key``; nothing outside storage/
+decides which. Engines read and write table data at the locations they are handed with their own
+S3 support (DuckDB's httpfs, Spark's S3A) and come here only to list what they wrote or to read
+the bytes of a landing file in Python.
 """
 
 import hashlib
