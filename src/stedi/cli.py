@@ -10,16 +10,9 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from pyiceberg.exceptions import CommitFailedException
-
-from . import accounting
 from .deploy import DeployError
-from .engines import ENGINES, EngineUnavailable
-from .pipeline import CONSENT_POLICIES, CheckFailed
-from .query import QueryError, connect_tables
-from .schema import DATABASE
-from .storage.s3 import StorageError
-from .storage.warehouse import WarehouseBusy
+from .engines import DEFAULT_MEMORY_LIMIT, ENGINES, MEMORY_LIMIT_VARIABLE
+from .schema import CONSENT_POLICIES, DATABASE
 
 DEFAULT_WAREHOUSE = "lakehouse"
 
@@ -31,17 +24,35 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     try:
         return args.command(args) or 0
-    except (QueryError, WarehouseBusy, CheckFailed, EngineUnavailable, StorageError, DeployError, ValueError,
-            FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except CommitFailedException as error:
-        print(f"error: a table changed while this command wrote it, so its commit was refused ({error}); "
-              "every table is at its last committed state: run the command again", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted: every table is at its last committed state", file=sys.stderr)
         return 130
+    except Exception as error:
+        sentence = _sentence(error)
+        if sentence is None:
+            raise
+        print(f"error: {sentence}", file=sys.stderr)
+        return 1
+
+
+def _sentence(error: Exception) -> str | None:
+    """What the user is told of an error they can act on; None for a bug (its traceback shows).
+    The error classes are imported here, not at start: `stedi --help` loads no heavy library."""
+    from pyiceberg.exceptions import CommitFailedException
+
+    from .engines import EngineUnavailable
+    from .pipeline import CheckFailed, RunStopped
+    from .query import QueryError
+    from .storage.s3 import StorageError
+    from .storage.warehouse import WarehouseBusy
+
+    if isinstance(error, CommitFailedException):
+        return (f"a table changed while this command wrote it, so its commit was refused ({error}); "
+                "every table is at its last committed state: run the command again")
+    if isinstance(error, (QueryError, WarehouseBusy, CheckFailed, RunStopped, EngineUnavailable, StorageError,
+                          DeployError, ValueError, FileNotFoundError)):
+        return str(error)
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,13 +71,18 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--database", metavar="NAME", default=DATABASE, help=f"the catalog's database (default {DATABASE})")
         return sub
 
-    run = command("run", _run, "Ingest landing files and build every table.")
+    def bounded(sub):
+        sub.add_argument("--memory-limit", metavar="SIZE", help="the memory it may use before it spills to disk, "
+                         f"e.g. 4GB (default ${MEMORY_LIMIT_VARIABLE}, else {DEFAULT_MEMORY_LIMIT})")
+        return sub
+
+    run = bounded(command("run", _run, "Ingest landing files and build every table."))
     run.add_argument("--source", metavar="DIR", help="folder or s3:// location laid out as DIR/<source>/landing/*.json")
     run.add_argument("--consent-policy", choices=CONSENT_POLICIES, default="any")
     run.add_argument("--engine", choices=ENGINES, default="duckdb")
     run.add_argument("--spark-master", metavar="URL", help="Spark master (default local[*])")
 
-    query = command("query", _query, "Run read-only SQL over every table.")
+    query = bounded(command("query", _query, "Run read-only SQL over every table."))
     query.add_argument("sql")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
@@ -79,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     vacuum.add_argument("--older-than", metavar="AGE", type=_age, default="7d",
                         help="e.g. 7d, 12h, 30m, 0s (default 7d)")
 
-    forget = command("forget", _forget, "Erase a customer from every table, file and snapshot.")
+    forget = bounded(command("forget", _forget, "Erase a customer from every table, file and snapshot."))
     forget.add_argument("email")
 
     generate = command("generate", _generate, "Write realistic landing data with known ground truth.", warehouse=False)
@@ -127,11 +143,13 @@ def _progress(message: str) -> None:
 
 
 def _run(args) -> int:
+    from . import accounting
     from .pipeline import run
+    from .query import connect_tables
 
     options = {"master": args.spark_master} if args.spark_master else {}
     result = run(args.warehouse, args.source, args.consent_policy, args.engine, progress=_progress, **_where(args),
-                 **options)
+                 memory_limit=args.memory_limit, **options)
     for source, names in result.ingested.items():
         if names:
             print(f"ingested {len(names)} new {source} file(s)")
@@ -145,7 +163,7 @@ def _run(args) -> int:
     print()
     _print_rows(*_table_rows(args), "table")
     print()
-    con = connect_tables(args.warehouse, **_where(args))
+    con = connect_tables(args.warehouse, **_where(args), memory_limit=args.memory_limit)
     balanced = True
     for acc in accounting.account(con, args.consent_policy):
         balanced &= acc.balanced
@@ -166,7 +184,7 @@ def _table_rows(args):
 def _query(args) -> None:
     from .query import query
 
-    _print_rows(*query(args.warehouse, args.sql, **_where(args)), args.format)
+    _print_rows(*query(args.warehouse, args.sql, **_where(args), memory_limit=args.memory_limit), args.format)
 
 
 def _tables(args) -> None:
@@ -202,7 +220,7 @@ def _vacuum(args) -> None:
 def _forget(args) -> None:
     from .erasure import forget
 
-    result = forget(args.warehouse, args.email, **_where(args))
+    result = forget(args.warehouse, args.email, **_where(args), memory_limit=args.memory_limit)
     lines = ", ".join(f"{n} {source}" for source, n in result.lines_removed.items())
     print(f"forgot the customer: removed {lines} landing line(s) and {result.devices} device(s); "
           "every table rebuilt without them, no old snapshot kept")

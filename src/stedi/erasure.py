@@ -24,12 +24,14 @@ class ForgetResult:
     devices: int
 
 
-def forget(warehouse: str, email: str, catalog: str | None = None, database: str = DATABASE) -> ForgetResult:
-    """Erase the customer with `email` from every table, file and snapshot of the warehouse."""
+def forget(warehouse: str, email: str, catalog: str | None = None, database: str = DATABASE,
+           memory_limit: str | None = None) -> ForgetResult:
+    """Erase the customer with `email` from every table, file and snapshot of the warehouse, in
+    `memory_limit` (see `resolved_memory_limit`) and spilling to disk past it."""
     store = open_warehouse(warehouse, catalog, database)
     wh = Warehouse.at(store.root)
     with wh.lock(), wh.spill() as spill:
-        con = connect_tables(warehouse, catalog, database)
+        con = connect_tables(warehouse, catalog, database, memory_limit, spill)
         if not con.execute("SELECT COUNT(*) FROM customer_landing WHERE email = $email", {"email": email}).fetchone()[0]:
             raise QueryError(f"no customer with the email {email} in {wh.root}")
         devices = [serial for (serial,) in con.execute(
@@ -52,5 +54,5 @@ def forget(warehouse: str, email: str, catalog: str | None = None, database: str
             store.drop(name)
             files.delete_tree(wh.path(TABLES[name].location))
         files.delete_tree(wh.path("_stedi", "scratch"))
-    run(wh.root, consent_policy=policy, catalog=catalog, database=database)
+    run(wh.root, consent_policy=policy, catalog=catalog, database=database, memory_limit=memory_limit)
     return ForgetResult(removed, len(devices))

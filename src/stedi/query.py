@@ -2,14 +2,17 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import duckdb
 
+from .engines import MEMORY_LIMIT_VARIABLE
 from .engines.duckdb import connect, reach
 from .landing import literal, quote
 from .schema import DATABASE, TABLES
 from .storage import catalog as ice
 from .storage import files
+from .storage.warehouse import Warehouse
 
 
 class QueryError(Exception):
@@ -34,11 +37,12 @@ def open_warehouse(warehouse: str, catalog: str | None = None, database: str = D
     return store
 
 
-def connect_tables(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> duckdb.DuckDBPyConnection:
+def connect_tables(warehouse: str, catalog: str | None = None, database: str = DATABASE,
+                   memory_limit: str | None = None, spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per table, reading its current Iceberg snapshot; each
-    also named as Athena names it, `<database>.<table>`."""
+    also named as Athena names it, `<database>.<table>`. It spills to `spill` past `memory_limit`."""
     store = open_warehouse(warehouse, catalog, database)
-    con = connect()
+    con = connect(spill, memory_limit)
     con.execute(f"CREATE SCHEMA {quote(database)}")
     for name, table in TABLES.items():
         iceberg = store.load(name, create=False)
@@ -53,9 +57,15 @@ def connect_tables(warehouse: str, catalog: str | None = None, database: str = D
     return con
 
 
-def query(warehouse: str, sql: str, catalog: str | None = None, database: str = DATABASE) -> tuple[list[str], list[tuple]]:
-    """Run one read-only statement; return its column names and rows."""
-    con = connect_tables(warehouse, catalog, database)
+def query(warehouse: str, sql: str, catalog: str | None = None, database: str = DATABASE,
+          memory_limit: str | None = None) -> tuple[list[str], list[tuple]]:
+    """Run one read-only statement; return its column names and rows. It spills to the
+    warehouse's scratch space past `memory_limit` (see `resolved_memory_limit`)."""
+    with Warehouse.at(files.normalize(warehouse)).spill() as spill:
+        return _query(connect_tables(warehouse, catalog, database, memory_limit, spill), sql)
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as error:
@@ -67,6 +77,10 @@ def query(warehouse: str, sql: str, catalog: str | None = None, database: str = 
     try:
         cursor = con.execute(sql)
         return [d[0] for d in cursor.description], cursor.fetchall()
+    except duckdb.OutOfMemoryException:
+        (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        raise QueryError(f"the query needs more memory than its limit of {limit}: "
+                         f"raise it with --memory-limit or {MEMORY_LIMIT_VARIABLE}") from None
     except duckdb.Error as error:
         raise QueryError(_first_line(error)) from None
 

@@ -7,6 +7,7 @@ and writes the result of any rule as Parquet files for the catalog to commit.
 import codecs
 import glob
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -16,6 +17,7 @@ from ..contract import Source
 from ..landing import literal, quote, validated_sql
 from ..storage import files as storage
 from ..storage.s3 import StorageError, settings
+from . import OutOfResources, megabytes, resolved_memory_limit
 from .common import Inputs
 
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type for a line that is not UTF-8
@@ -28,9 +30,11 @@ LONE_CR = re.compile(rb"\r(?!\n|\Z)")  # a CR that ends a chunk is tested again 
 ROW_GROUP_ROWS = 500_000
 
 
-def connect(spill: Path | None = None, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
-    """A connection bounded in memory, spilling to the local folder `spill` when it must."""
-    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+def connect(spill: Path | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection bounded in memory (see `resolved_memory_limit`), spilling to the local folder
+    `spill` when it must."""
+    limit = megabytes(resolved_memory_limit(memory_limit))
+    config = {"memory_limit": f"{limit}MiB", "preserve_insertion_order": False}
     if spill is not None:
         config["temp_directory"] = str(spill / "duckdb.tmp")
     con = duckdb.connect(config=config)
@@ -62,8 +66,8 @@ def reach(con: duckdb.DuckDBPyConnection, locations) -> None:
 class DuckDBEngine:
     name = "duckdb"
 
-    def __init__(self, spill: Path):
-        self.con = connect(spill)
+    def __init__(self, spill: Path, memory_limit: str | None = None):
+        self.con = connect(spill, memory_limit)
 
     def close(self) -> None:
         self.con.close()
@@ -114,16 +118,18 @@ class DuckDBEngine:
         self._bind(inputs, parameters)
         reach(self.con, [out_dir])
         storage.make_parent(out_dir)
-        (_, written), = self.con.execute(
-            f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, PER_THREAD_OUTPUT true, "
-            f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, RETURN_FILES true)"
-        ).fetchall()
+        with _bounded():
+            (_, written), = self.con.execute(
+                f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, PER_THREAD_OUTPUT true, "
+                f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, RETURN_FILES true)"
+            ).fetchall()
         return sorted(written)
 
     def count(self, sql: str, inputs: Inputs, parameters: dict | None = None) -> int:
         """How many rows `sql` returns over `inputs`."""
         self._bind(inputs, parameters)
-        return self.con.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()[0]
+        with _bounded():
+            return self.con.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()[0]
 
     def _bind(self, inputs: Inputs, parameters: dict | None) -> None:
         reach(self.con, [location for files, _ in inputs.values() for location in files])
@@ -132,6 +138,19 @@ class DuckDBEngine:
         if parameters is not None:
             self.con.execute("CREATE OR REPLACE TEMP TABLE run_parameters (consent_policy VARCHAR, salt VARCHAR)")
             self.con.execute("INSERT INTO run_parameters VALUES ($consent_policy, $salt)", parameters)
+
+
+@contextmanager
+def _bounded():
+    """DuckDB running out of memory, or of disk to spill to, as `OutOfResources`."""
+    try:
+        yield
+    except duckdb.OutOfMemoryException as error:
+        raise OutOfResources(disk="temp" in str(error).lower() and "space" in str(error).lower()) from error
+    except duckdb.IOException as error:
+        if "No space left on device" not in str(error):
+            raise
+        raise OutOfResources(disk=True) from error
 
 
 def _read_parquet(files: list[str], columns: list[tuple[str, str]]) -> str:
