@@ -1,8 +1,16 @@
-"""Read-only SQL over every table of a warehouse, landing and quarantine included (DuckDB)."""
+"""Read-only SQL over every table of a warehouse, landing and quarantine included (DuckDB).
 
+In a local warehouse with its embedded catalog, DuckDB reads each table's current snapshot by
+itself (its iceberg extension), so a query starts without loading PyIceberg.
+"""
+
+import glob
+import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -10,9 +18,11 @@ from .engines import MEMORY_LIMIT_VARIABLE
 from .engines.duckdb import connect, reach
 from .landing import literal, quote
 from .schema import DATABASE, TABLES
-from .storage import catalog as ice
 from .storage import files
-from .storage.warehouse import Warehouse
+from .storage.warehouse import EMBEDDED_CATALOG, Warehouse
+
+if TYPE_CHECKING:
+    from .storage.catalog import Tables
 
 
 class QueryError(Exception):
@@ -28,8 +38,10 @@ class TableInfo:
     last_commit: str | None
 
 
-def open_warehouse(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> ice.Tables:
+def open_warehouse(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> "Tables":
     """The tables of an existing warehouse (a local folder or an s3:// location)."""
+    from .storage import catalog as ice
+
     root = files.normalize(warehouse)
     store = ice.open_tables(root, catalog, database, create=False)
     if store is None:
@@ -41,20 +53,60 @@ def connect_tables(warehouse: str, catalog: str | None = None, database: str = D
                    memory_limit: str | None = None, spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per table, reading its current Iceberg snapshot; each
     also named as Athena names it, `<database>.<table>`. It spills to `spill` past `memory_limit`."""
-    store = open_warehouse(warehouse, catalog, database)
+    root = files.normalize(warehouse)
     con = connect(spill, memory_limit)
     con.execute(f"CREATE SCHEMA {quote(database)}")
+    local = catalog is None and not files.is_remote(root)
+    scans = _embedded_scans(con, root, database) if local else _catalog_scans(con, root, catalog, database)
     for name, table in TABLES.items():
+        empty = "SELECT " + ", ".join(f"NULL::{t} AS {quote(c)}" for c, t in table.columns) + " WHERE false"
+        con.execute(f"CREATE VIEW {name} AS {scans.get(name) or empty}")
+        con.execute(f"CREATE VIEW {quote(database)}.{name} AS SELECT * FROM main.{name}")
+    return con
+
+
+def _catalog_scans(con: duckdb.DuckDBPyConnection, root: str, catalog: str | None, database: str) -> dict[str, str]:
+    """A query of each table's current data files, through PyIceberg (any catalog)."""
+    from .storage import catalog as ice
+
+    store = open_warehouse(root, catalog, database)
+    scans = {}
+    for name in TABLES:
         iceberg = store.load(name, create=False)
         data = ice.data_files(iceberg) if iceberg is not None else []
         if data:
             reach(con, data)
-            body = f"SELECT * FROM read_parquet([{', '.join(map(literal, data))}])"
-        else:
-            body = "SELECT " + ", ".join(f"NULL::{t} AS {quote(c)}" for c, t in table.columns) + " WHERE false"
-        con.execute(f"CREATE VIEW {name} AS {body}")
-        con.execute(f"CREATE VIEW {quote(database)}.{name} AS SELECT * FROM main.{name}")
-    return con
+            scans[name] = f"SELECT * FROM read_parquet([{', '.join(map(literal, data))}])"
+    return scans
+
+
+def _embedded_scans(con: duckdb.DuckDBPyConnection, root: str, database: str) -> dict[str, str]:
+    """A query of each table's current snapshot in the local warehouse's embedded catalog, by
+    DuckDB's iceberg extension (a table without a snapshot has none)."""
+    path = Path(root, EMBEDDED_CATALOG)
+    if not path.is_file():
+        raise QueryError(f"{root} is not a stedi warehouse yet; run `stedi run --warehouse {root}` first")
+    with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as catalog:
+        try:
+            metadata = dict(catalog.execute(
+                "SELECT table_name, metadata_location FROM iceberg_tables WHERE table_namespace = ?", (database,)))
+        except sqlite3.OperationalError:
+            return {}  # a reader before the first run has created the catalog's tables
+    current = {name: location for name, location in metadata.items()
+               if json.loads(Path(location).read_bytes()).get("current-snapshot-id") not in (None, -1)}
+    if current:
+        _load_iceberg(con)
+    return {name: f"SELECT * FROM iceberg_scan({literal(location)})" for name, location in current.items()}
+
+
+def _load_iceberg(con: duckdb.DuckDBPyConnection) -> None:
+    """Load DuckDB's iceberg extension (and the avro one it reads manifests with) from their packages."""
+    import duckdb_extension_avro
+    import duckdb_extension_iceberg
+
+    for package in (duckdb_extension_avro, duckdb_extension_iceberg):
+        (extension,) = glob.glob(f"{package.__path__[0]}/extensions/*/*.duckdb_extension")
+        con.execute(f"LOAD {literal(extension)}")
 
 
 def query(warehouse: str, sql: str, catalog: str | None = None, database: str = DATABASE,
@@ -87,6 +139,8 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tu
 
 def tables(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> list[TableInfo]:
     """Every table with its zone, row count, location and last commit time."""
+    from .storage import catalog as ice
+
     store = open_warehouse(warehouse, catalog, database)
     infos = []
     for name, table in TABLES.items():

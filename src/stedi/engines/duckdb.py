@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from ..contract import Source
 from ..landing import literal, quote, validated_sql
@@ -253,10 +252,12 @@ JOIN {scan}_scans AS s USING (scan_id, file_id)
 """
 
 
-def _python_lines(paths: list[str], batch_rows: int = 10_000) -> pa.RecordBatchReader:
+def _python_lines(paths: list[str], batch_rows: int = 10_000):
     """(file, record, read_error) for each non-empty line of `paths`, read line by line (a line
     ends at LF, a CR before it is dropped); a line that is not UTF-8 comes whole, its undecodable
     bytes replaced by U+FFFD, with the read error."""
+    import pyarrow as pa  # only for the few files DuckDB cannot read: a query starts without it
+
     schema = pa.schema([("file", pa.string()), ("record", pa.string()), ("read_error", pa.string())])
 
     def batches():

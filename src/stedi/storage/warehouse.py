@@ -22,6 +22,7 @@ from ..contract import SOURCES
 from . import files, lease
 from .s3 import settings
 
+EMBEDDED_CATALOG = "catalog.db"  # the SQLite file of a local warehouse's catalog
 GLOB_CHARACTERS = re.compile(r"[*?\[\]]")  # engines read landing paths as glob patterns
 
 
