@@ -27,6 +27,9 @@ LONE_CR = re.compile(rb"\r(?!\n|\Z)")  # a CR that ends a chunk is tested again 
 # Parquet row groups: DuckDB's default (122,880 rows) makes scans of the big tables slower, a million
 # rows per group (buffered per writing thread) takes the memory the joins writing them need.
 ROW_GROUP_ROWS = 500_000
+# ...and at most this many bytes: a writing thread holds its row group in memory, which cannot spill
+# (500,000 wide rows of machine_learning_curated took more than a 1 GB limit leaves at 30 M readings).
+ROW_GROUP_BYTES = 32 << 20
 
 
 def connect(spill: Path | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -120,7 +123,7 @@ class DuckDBEngine:
         with _bounded():
             (_, written), = self.con.execute(
                 f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, PER_THREAD_OUTPUT true, "
-                f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, RETURN_FILES true)"
+                f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, ROW_GROUP_SIZE_BYTES {ROW_GROUP_BYTES}, RETURN_FILES true)"
             ).fetchall()
         return sorted(written)
 
