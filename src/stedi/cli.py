@@ -19,9 +19,6 @@ DEFAULT_WAREHOUSE = "lakehouse"
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # The libraries just imported are hundreds of thousands of objects that live as long as the
-    # process: kept out of the cycle collector, they cost it nothing during the run or at exit.
-    gc.freeze()
     try:
         return args.command(args) or 0
     except KeyboardInterrupt:
@@ -146,6 +143,10 @@ def _run(args) -> int:
     from . import accounting
     from .pipeline import run
     from .query import connect_tables
+
+    # The libraries just imported are hundreds of thousands of objects that live as long as the
+    # process: kept out of the cycle collector, they cost it nothing during the run or at exit.
+    gc.freeze()
 
     options = {"master": args.spark_master} if args.spark_master else {}
     result = run(args.warehouse, args.source, args.consent_policy, args.engine, progress=_progress, **_where(args),
