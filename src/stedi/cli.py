@@ -12,51 +12,57 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from pyiceberg.exceptions import CommitFailedException
-
-from . import accounting
 from .deploy import DeployError
-from .engines import ENGINES, EngineUnavailable
-from .pipeline import CONSENT_POLICIES, CheckFailed
-from .query import QueryError, connect_tables
-from .report import DEFAULT_OUT, report
-from .schema import DATABASE
-from .storage.s3 import StorageError
-from .storage.warehouse import WarehouseBusy
+from .engines import DEFAULT_MEMORY_LIMIT, ENGINES, MEMORY_LIMIT_VARIABLE
+from .report import DEFAULT_OUT
+from .schema import CONSENT_POLICIES, DATABASE
 
 DEFAULT_WAREHOUSE = "lakehouse"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # The libraries just imported are hundreds of thousands of objects that live as long as the
-    # process: kept out of the cycle collector, they cost it nothing during the run or at exit.
-    gc.freeze()
     try:
         return args.command(args) or 0
-    except (QueryError, WarehouseBusy, CheckFailed, EngineUnavailable, StorageError, DeployError, ValueError,
-            FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except CommitFailedException as error:
-        print(f"error: a table changed while this command wrote it, so its commit was refused ({error}); "
-              "every table is at its last committed state: run the command again", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        return _interrupted()
-    except RuntimeError as error:
-        if str(error) != "Query interrupted":  # how DuckDB ends a query on Ctrl-C
-            raise
         return _interrupted()
     except BrokenPipeError:
         # stdout was closed (`stedi ... | head`): the work is done, only its report goes unread.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as error:
+        if isinstance(error, RuntimeError) and str(error) == "Query interrupted":  # DuckDB's Ctrl-C
+            return _interrupted()
+        sentence = _sentence(error)
+        if sentence is None:
+            raise
+        print(f"error: {sentence}", file=sys.stderr)
+        return 1
 
 
 def _interrupted() -> int:
     print("interrupted: every table is at its last committed state", file=sys.stderr)
     return 130
+
+
+def _sentence(error: Exception) -> str | None:
+    """What the user is told of an error they can act on; None for a bug (its traceback shows).
+    The error classes are imported here, not at start: `stedi --help` loads no heavy library."""
+    from pyiceberg.exceptions import CommitFailedException
+
+    from .engines import EngineUnavailable
+    from .pipeline import CheckFailed, RunStopped
+    from .query import QueryError
+    from .storage.s3 import StorageError
+    from .storage.warehouse import WarehouseBusy
+
+    if isinstance(error, CommitFailedException):
+        return (f"a table changed while this command wrote it, so its commit was refused ({error}); "
+                "every table is at its last committed state: run the command again")
+    if isinstance(error, (QueryError, WarehouseBusy, CheckFailed, RunStopped, EngineUnavailable, StorageError,
+                          DeployError, ValueError, FileNotFoundError)):
+        return str(error)
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,7 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--database", metavar="NAME", default=DATABASE, help=f"the catalog's database (default {DATABASE})")
         return sub
 
-    run = command("run", _run, "Ingest landing files and build every table.")
+    def bounded(sub):
+        sub.add_argument("--memory-limit", metavar="SIZE", help="the memory it may use before it spills to disk, "
+                         f"e.g. 4GB (default ${MEMORY_LIMIT_VARIABLE}, else {DEFAULT_MEMORY_LIMIT})")
+        return sub
+
+    run = bounded(command("run", _run, "Ingest landing files and build every table."))
     run.add_argument("--source", metavar="DIR", help="folder or s3:// location laid out as DIR/<source>/landing/*.json")
     run.add_argument("--consent-policy", choices=CONSENT_POLICIES,
                      help="any or as-of (default: the warehouse's; any for a new one); a change rebuilds every table")
@@ -85,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--report", action="store_true", help=f"then write the report to {DEFAULT_OUT}")
     run.set_defaults(out=DEFAULT_OUT, open=False)
 
-    query = command("query", _query, "Run read-only SQL over every table.")
+    query = bounded(command("query", _query, "Run read-only SQL over every table."))
     query.add_argument("sql", help="one read-only statement (SELECT); tables by name, or as <database>.<table>")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table", help="(default table)")
 
@@ -98,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     vacuum.add_argument("--older-than", metavar="AGE", type=_age, default="7d",
                         help="e.g. 7d, 12h, 30m, 0s (default 7d)")
 
-    forget = command("forget", _forget, "Erase a customer from every table, file and snapshot.")
+    forget = bounded(command("forget", _forget, "Erase a customer from every table, file and snapshot."))
     forget.add_argument("email", help="the customer's email, in any case")
 
     generate = command("generate", _generate, "Write realistic landing data with known ground truth.", warehouse=False)
@@ -173,12 +184,18 @@ def _progress(args):
 
 
 def _run(args) -> int:
+    from . import accounting
     from .pipeline import run
+    from .query import connect_tables
+
+    # The libraries just imported are hundreds of thousands of objects that live as long as the
+    # process: kept out of the cycle collector, they cost it nothing during the run or at exit.
+    gc.freeze()
 
     options = {"master": args.spark_master} if args.spark_master else {}
     with _progress(args) as progress:
         result = run(args.warehouse, args.source, args.consent_policy, args.engine, progress=progress,
-                     **_where(args), **options)
+                     **_where(args), memory_limit=args.memory_limit, **options)
     for source, names in result.ingested.items():
         if names:
             print(f"ingested {len(names)} new {source} file(s)")
@@ -192,7 +209,7 @@ def _run(args) -> int:
     print()
     _print_rows(*_table_rows(args), "table")
     print()
-    con = connect_tables(args.warehouse, **_where(args))
+    con = connect_tables(args.warehouse, **_where(args), memory_limit=args.memory_limit)
     balanced = True
     for acc in accounting.account(con, result.consent_policy):
         balanced &= acc.balanced
@@ -215,7 +232,7 @@ def _table_rows(args):
 def _query(args) -> None:
     from .query import query
 
-    _print_rows(*query(args.warehouse, args.sql, **_where(args)), args.format)
+    _print_rows(*query(args.warehouse, args.sql, **_where(args), memory_limit=args.memory_limit), args.format)
 
 
 def _tables(args) -> None:
@@ -255,7 +272,7 @@ def _forget(args) -> None:
 
     with _progress(args) as progress:
         progress("erasing the customer from the landing files and rebuilding every table")
-        result = forget(args.warehouse, args.email, **_where(args))
+        result = forget(args.warehouse, args.email, **_where(args), memory_limit=args.memory_limit)
     lines = ", ".join(f"{n} {source}" for source, n in result.lines_removed.items())
     print(f"forgot the customer: removed {lines} landing line(s) and {result.devices} device(s); "
           "every table rebuilt without them, no old snapshot kept")
@@ -272,6 +289,8 @@ def _generate(args) -> None:
 
 def _report(args) -> None:
     import webbrowser
+
+    from .report import report
 
     path = report(args.warehouse, args.out, **_where(args))
     print(f"wrote the report to {path}")

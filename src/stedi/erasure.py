@@ -24,12 +24,14 @@ class ForgetResult:
     devices: int
 
 
-def forget(warehouse: str, email: str, catalog: str | None = None, database: str = DATABASE) -> ForgetResult:
-    """Erase the customer with `email` from every table, file and snapshot of the warehouse."""
+def forget(warehouse: str, email: str, catalog: str | None = None, database: str = DATABASE,
+           memory_limit: str | None = None) -> ForgetResult:
+    """Erase the customer with `email` from every table, file and snapshot of the warehouse, in
+    `memory_limit` (see `resolved_memory_limit`) and spilling to disk past it."""
     store = open_warehouse(warehouse, catalog, database)
     wh = Warehouse.at(store.root)
     with wh.lock(), wh.spill() as spill:
-        con = connect_tables(warehouse, catalog, database)
+        con = connect_tables(warehouse, catalog, database, memory_limit, spill)
         spellings = [spelling for (spelling,) in con.execute(  # an email matches in any case
             "SELECT DISTINCT email FROM customer_landing WHERE lower(email) = lower($email)", {"email": email}).fetchall()]
         if not spellings:
@@ -55,5 +57,6 @@ def forget(warehouse: str, email: str, catalog: str | None = None, database: str
             store.drop(name)
             files.delete_tree(wh.path(TABLES[name].location))
         files.delete_tree(wh.path("_stedi", "scratch"))
-    run(wh.root, consent_policy=policy, catalog=catalog, database=database)  # the dropped tables took it along
+    # the dropped tables took the consent policy along: pass it on
+    run(wh.root, consent_policy=policy, catalog=catalog, database=database, memory_limit=memory_limit)
     return ForgetResult(removed, len(devices))

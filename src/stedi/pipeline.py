@@ -9,6 +9,7 @@ import hashlib
 import json
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
@@ -19,20 +20,22 @@ from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, EqualTo
 
 from . import incremental
 from .contract import SOURCES, Source
-from .engines import make_engine
+from .engines import MEMORY_LIMIT_VARIABLE, OutOfResources, make_engine, resolved_memory_limit
 from .generate import generate
 from .landing import literal, validated_sql
-from .schema import BUILD_ORDER, DATABASE, TABLES, Check, Table
+from .schema import BUILD_ORDER, CONSENT_POLICIES, DATABASE, TABLES, Check, Table
 from .storage import catalog as ice
 from .storage import files
 from .storage.tombstones import Tombstones
 from .storage.warehouse import Warehouse
 
-CONSENT_POLICIES = ("any", "as-of")
-
 
 class CheckFailed(Exception):
     """A blocking data-quality check failed; the table kept its previous snapshot."""
+
+
+class RunStopped(Exception):
+    """The engine ran out of memory or disk building a table; no table changed by it."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ def run(
     tables: list[str] | None = None,
     catalog: str | None = None,
     database: str = DATABASE,
+    memory_limit: str | None = None,
     **engine_options,
 ) -> RunResult:
     """Ingest new landing files from `source` (or the built-in sample into an empty warehouse)
@@ -83,10 +87,11 @@ def run(
 
     The warehouse and the source are local folders or ``s3://`` locations; the tables live in
     the Iceberg catalog named `catalog` (None: the one embedded in a local warehouse), in
-    `database`."""
+    `database`. The engine spills to disk past `memory_limit` (see `engines.resolved_memory_limit`)."""
     if consent_policy not in (None, *CONSENT_POLICIES):
         raise ValueError(f"consent policy must be one of {', '.join(CONSENT_POLICIES)}, not {consent_policy!r}")
     needed = _with_inputs(tables or list(TABLES))
+    limit = resolved_memory_limit(memory_limit)
     wh = Warehouse.at(warehouse)
     result = RunResult(str(wh.root))
     with wh.lock(), wh.scratch() as scratch, wh.spill() as spill:
@@ -111,21 +116,34 @@ def run(
         if built_under and result.consent_policy != built_under:
             stage(f"the consent policy changes from {built_under} to {result.consent_policy}: every table "
                   "built under it is rebuilt")
-        with make_engine(engine, spill, **engine_options) as eng:
+        with make_engine(engine, spill, memory_limit=limit, **engine_options) as eng:
             for src in SOURCES.values():
                 if src.table in needed:
-                    _refresh_landing(wh, load, eng, src, scratch, result, stage)
+                    with _stop_when_out_of_resources(src.table, limit, spill):
+                        _refresh_landing(wh, load, eng, src, scratch, result, stage)
             parameters = {"consent_policy": result.consent_policy, "salt": wh.salt()}
             salt_digest = _digest(parameters["salt"])
             try:
                 for name in BUILD_ORDER:
                     if name in needed:
-                        _build(wh, load, eng, TABLES[name], parameters, salt_digest, result, stage)
+                        with _stop_when_out_of_resources(name, limit, spill):
+                            _build(wh, load, eng, TABLES[name], parameters, salt_digest, result, stage)
             finally:
                 ends = [began for _, began in marks[1:]] + [time.monotonic()]
                 result.stages = [(message, round(end - began, 3)) for (message, began), end in zip(marks, ends)]
                 _record_checks(load, result)
     return result
+
+
+@contextmanager
+def _stop_when_out_of_resources(table: str, limit: str, spill):
+    """Turn the engine running out of memory or disk while building `table` into one sentence."""
+    try:
+        yield
+    except OutOfResources as error:
+        need = (f"more disk space to spill to in {spill} than is free" if error.disk else
+                f"more memory than its limit of {limit}: raise it with --memory-limit or {MEMORY_LIMIT_VARIABLE}")
+        raise RunStopped(f"building {table} needs {need}; every table is at its last committed snapshot") from None
 
 
 def _with_inputs(names: list[str]) -> set[str]:

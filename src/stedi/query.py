@@ -1,15 +1,26 @@
-"""Read-only SQL over every table of a warehouse, landing and quarantine included (DuckDB)."""
+"""Read-only SQL over every table of a warehouse, landing and quarantine included (DuckDB).
 
+In a local warehouse with its embedded catalog, DuckDB reads each table's current snapshot by
+itself (its iceberg extension), so a query starts without loading PyIceberg.
+"""
+
+import glob
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
+from .engines import MEMORY_LIMIT_VARIABLE
 from .engines.duckdb import connect, reach
 from .landing import literal, quote
 from .schema import DATABASE, TABLES
-from .storage import catalog as ice
-from .storage import files
+from .storage import embedded, files
+from .storage.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from .storage.catalog import Tables
 
 
 class QueryError(Exception):
@@ -25,8 +36,10 @@ class TableInfo:
     last_commit: str | None
 
 
-def open_warehouse(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> ice.Tables:
+def open_warehouse(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> "Tables":
     """The tables of an existing warehouse (a local folder or an s3:// location)."""
+    from .storage import catalog as ice
+
     root = files.normalize(warehouse)
     store = ice.open_tables(root, catalog, database, create=False)
     if store is None:
@@ -34,35 +47,74 @@ def open_warehouse(warehouse: str, catalog: str | None = None, database: str = D
     return store
 
 
-def connect_tables(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> duckdb.DuckDBPyConnection:
+def connect_tables(warehouse: str, catalog: str | None = None, database: str = DATABASE,
+                   memory_limit: str | None = None, spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A sandboxed DuckDB connection with one view per table, reading its current Iceberg
-    snapshot; each also named as Athena names it, `<database>.<table>`."""
-    store = open_warehouse(warehouse, catalog, database)
-    con = connect()
+    snapshot; each also named as Athena names it, `<database>.<table>`. It spills to `spill` past
+    `memory_limit`."""
+    root = files.normalize(warehouse)
+    con = connect(spill, memory_limit)
     con.execute(f"CREATE SCHEMA {quote(database)}")
-    readable = []
+    local = catalog is None and not files.is_remote(root)
+    scans = _embedded_scans(con, root, database) if local else _catalog_scans(con, root, catalog, database)
     for name, table in TABLES.items():
-        iceberg = store.load(name, create=False)
-        data = ice.data_files(iceberg) if iceberg is not None else []
-        if data:
-            reach(con, data)
-            body = f"SELECT * FROM read_parquet([{', '.join(map(literal, data))}])"
-        else:
-            body = "SELECT " + ", ".join(f"NULL::{t} AS {quote(c)}" for c, t in table.columns) + " WHERE false"
-        con.execute(f"CREATE VIEW {name} AS {body}")
+        empty = "SELECT " + ", ".join(f"NULL::{t} AS {quote(c)}" for c, t in table.columns) + " WHERE false"
+        con.execute(f"CREATE VIEW {name} AS {scans.get(name) or empty}")
         con.execute(f"CREATE VIEW {quote(database)}.{name} AS SELECT * FROM main.{name}")
-        readable += data
-    # Sandboxed: the tables' current data files are the only files a query can read (not the salt,
-    # not any other file of the machine or the bucket), and no extension can be loaded.
-    con.execute(f"SET allowed_paths = [{', '.join(map(literal, readable))}]")
+    # Sandboxed: the tables' folders are the only ones a query can read (not the salt, not the raw
+    # landing files, not any other file of the machine or the bucket); no extension can be loaded.
+    folders = [files.join(root, table.location) + "/" for table in TABLES.values()]
+    con.execute(f"SET allowed_directories = [{', '.join(map(literal, folders))}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
 
 
-def query(warehouse: str, sql: str, catalog: str | None = None, database: str = DATABASE) -> tuple[list[str], list[tuple]]:
-    """Run one read-only statement; return its column names and rows."""
-    con = connect_tables(warehouse, catalog, database)
+def _catalog_scans(con: duckdb.DuckDBPyConnection, root: str, catalog: str | None, database: str) -> dict[str, str]:
+    """A query of each table's current data files, through PyIceberg (any catalog)."""
+    from .storage import catalog as ice
+
+    store = open_warehouse(root, catalog, database)
+    scans = {}
+    for name in TABLES:
+        iceberg = store.load(name, create=False)
+        data = ice.data_files(iceberg) if iceberg is not None else []
+        if data:
+            reach(con, data)
+            scans[name] = f"SELECT * FROM read_parquet([{', '.join(map(literal, data))}])"
+    return scans
+
+
+def _embedded_scans(con: duckdb.DuckDBPyConnection, root: str, database: str) -> dict[str, str]:
+    """A query of each table's current snapshot in the local warehouse's embedded catalog, by
+    DuckDB's iceberg extension (a table without a snapshot has none)."""
+    current = embedded.current_metadata(root, database)
+    if current is None:
+        raise QueryError(f"{root} is not a stedi warehouse yet; run `stedi run --warehouse {root}` first")
+    if current:
+        _load_iceberg(con)
+    return {name: f"SELECT * FROM iceberg_scan({literal(location)})" for name, location in current.items()}
+
+
+def _load_iceberg(con: duckdb.DuckDBPyConnection) -> None:
+    """Load DuckDB's iceberg extension (and the avro one it reads manifests with) from their packages."""
+    import duckdb_extension_avro
+    import duckdb_extension_iceberg
+
+    for package in (duckdb_extension_avro, duckdb_extension_iceberg):
+        (extension,) = glob.glob(f"{package.__path__[0]}/extensions/*/*.duckdb_extension")
+        con.execute(f"LOAD {literal(extension)}")
+
+
+def query(warehouse: str, sql: str, catalog: str | None = None, database: str = DATABASE,
+          memory_limit: str | None = None) -> tuple[list[str], list[tuple]]:
+    """Run one read-only statement; return its column names and rows. It spills to the
+    warehouse's scratch space past `memory_limit` (see `resolved_memory_limit`)."""
+    with Warehouse.at(files.normalize(warehouse)).spill() as spill:
+        return _query(connect_tables(warehouse, catalog, database, memory_limit, spill), sql)
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as error:
@@ -74,6 +126,10 @@ def query(warehouse: str, sql: str, catalog: str | None = None, database: str = 
     try:
         cursor = con.execute(sql)
         return [d[0] for d in cursor.description], cursor.fetchall()
+    except duckdb.OutOfMemoryException:
+        (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        raise QueryError(f"the query needs more memory than its limit of {limit}: "
+                         f"raise it with --memory-limit or {MEMORY_LIMIT_VARIABLE}") from None
     except duckdb.Error as error:
         raise QueryError(_first_line(error)) from None
 

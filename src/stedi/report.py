@@ -12,11 +12,7 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from .accounting import account
-from .maintenance import history
-from .query import connect_tables, open_warehouse, tables
 from .schema import TABLES
-from .storage import catalog as ice
 
 DEFAULT_OUT = "stedi-report.html"
 SAMPLES_PER_REASON = 3
@@ -39,6 +35,11 @@ MASK = "•••"
 def report(warehouse: str, out: str | None = None, **open_options) -> Path:
     """Write the report of `warehouse` to `out` (default stedi-report.html); return its path.
     `open_options` (catalog, database) are passed on to every function that opens the warehouse."""
+    from .accounting import account  # here, not at import: `stedi --help` imports this module
+    from .maintenance import history
+    from .query import connect_tables, open_warehouse, tables
+    from .storage import catalog as ice
+
     infos = tables(warehouse, **open_options)
     store = open_warehouse(warehouse, **open_options)
     trusted = store.load("customer_trusted", create=False)

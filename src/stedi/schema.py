@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-import sqlglot
-from sqlglot import exp
-
 from .contract import SOURCES
 
 DATABASE = "stedi"  # the default database (Iceberg namespace) of the tables
+CONSENT_POLICIES = ("any", "as-of")  # which readings consent covers: all, or those from its date on
 SECTION_HEADER = re.compile(r"^-- (check|recompute by) ([\w.]+)( \(warn\))?: (.*)$", re.MULTILINE)
 
 
@@ -99,14 +97,18 @@ def _rule_file(rule: str) -> RuleFile:
 
 
 @cache
-def parsed(sql: str) -> exp.Expression:
+def parsed(sql: str):
     """`sql` (DuckDB dialect) parsed once per process; copy it before changing it."""
+    import sqlglot  # only where a rule is read: the command line starts without it
+
     return sqlglot.parse_one(sql, read="duckdb")
 
 
 @cache
 def tables_named(sql: str) -> list[str]:
     """The lakehouse tables `sql` reads, in the order it names them."""
+    from sqlglot import exp
+
     names = [t.name for t in parsed(sql).find_all(exp.Table)]
     return list(dict.fromkeys(n for n in names if n in TABLES))
 

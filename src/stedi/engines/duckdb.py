@@ -7,15 +7,16 @@ and writes the result of any rule as Parquet files for the catalog to commit.
 import codecs
 import glob
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from ..contract import Source
 from ..landing import literal, quote, validated_sql
 from ..storage import files as storage
 from ..storage.s3 import StorageError, settings
+from . import OutOfResources, megabytes, resolved_memory_limit
 from .common import Inputs
 
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type for a line that is not UTF-8
@@ -26,11 +27,16 @@ LONE_CR = re.compile(rb"\r(?!\n|\Z)")  # a CR that ends a chunk is tested again 
 # Parquet row groups: DuckDB's default (122,880 rows) makes scans of the big tables slower, a million
 # rows per group (buffered per writing thread) takes the memory the joins writing them need.
 ROW_GROUP_ROWS = 500_000
+# ...and at most this many bytes: a writing thread holds its row group in memory, which cannot spill
+# (500,000 wide rows of machine_learning_curated took more than a 1 GB limit leaves at 30 M readings).
+ROW_GROUP_BYTES = 32 << 20
 
 
-def connect(spill: Path | None = None, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
-    """A connection bounded in memory, spilling to the local folder `spill` when it must."""
-    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+def connect(spill: Path | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection bounded in memory (see `resolved_memory_limit`), spilling to the local folder
+    `spill` when it must."""
+    limit = megabytes(resolved_memory_limit(memory_limit))
+    config = {"memory_limit": f"{limit}MiB", "preserve_insertion_order": False}
     if spill is not None:
         config["temp_directory"] = str(spill / "duckdb.tmp")
     con = duckdb.connect(config=config)
@@ -62,8 +68,8 @@ def reach(con: duckdb.DuckDBPyConnection, locations) -> None:
 class DuckDBEngine:
     name = "duckdb"
 
-    def __init__(self, spill: Path):
-        self.con = connect(spill)
+    def __init__(self, spill: Path, memory_limit: str | None = None):
+        self.con = connect(spill, memory_limit)
 
     def close(self) -> None:
         self.con.close()
@@ -114,16 +120,18 @@ class DuckDBEngine:
         self._bind(inputs, parameters)
         reach(self.con, [out_dir])
         storage.make_parent(out_dir)
-        (_, written), = self.con.execute(
-            f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, PER_THREAD_OUTPUT true, "
-            f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, RETURN_FILES true)"
-        ).fetchall()
+        with _bounded():
+            (_, written), = self.con.execute(
+                f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, PER_THREAD_OUTPUT true, "
+                f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, ROW_GROUP_SIZE_BYTES {ROW_GROUP_BYTES}, RETURN_FILES true)"
+            ).fetchall()
         return sorted(written)
 
     def count(self, sql: str, inputs: Inputs, parameters: dict | None = None) -> int:
         """How many rows `sql` returns over `inputs`."""
         self._bind(inputs, parameters)
-        return self.con.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()[0]
+        with _bounded():
+            return self.con.execute(f"SELECT COUNT(*) FROM ({sql})").fetchone()[0]
 
     def _bind(self, inputs: Inputs, parameters: dict | None) -> None:
         reach(self.con, [location for files, _ in inputs.values() for location in files])
@@ -132,6 +140,19 @@ class DuckDBEngine:
         if parameters is not None:
             self.con.execute("CREATE OR REPLACE TEMP TABLE run_parameters (consent_policy VARCHAR, salt VARCHAR)")
             self.con.execute("INSERT INTO run_parameters VALUES ($consent_policy, $salt)", parameters)
+
+
+@contextmanager
+def _bounded():
+    """DuckDB running out of memory, or of disk to spill to, as `OutOfResources`."""
+    try:
+        yield
+    except duckdb.OutOfMemoryException as error:
+        raise OutOfResources(disk="temp" in str(error).lower() and "space" in str(error).lower()) from error
+    except duckdb.IOException as error:
+        if "No space left on device" not in str(error):
+            raise
+        raise OutOfResources(disk=True) from error
 
 
 def _read_parquet(files: list[str], columns: list[tuple[str, str]]) -> str:
@@ -234,10 +255,12 @@ JOIN {scan}_scans AS s USING (scan_id, file_id)
 """
 
 
-def _python_lines(paths: list[str], batch_rows: int = 10_000) -> pa.RecordBatchReader:
+def _python_lines(paths: list[str], batch_rows: int = 10_000):
     """(file, record, read_error) for each non-empty line of `paths`, read line by line (a line
     ends at LF, a CR before it is dropped); a line that is not UTF-8 comes whole, its undecodable
     bytes replaced by U+FFFD, with the read error."""
+    import pyarrow as pa  # only for the few files DuckDB cannot read: a query starts without it
+
     schema = pa.schema([("file", pa.string()), ("record", pa.string()), ("read_error", pa.string())])
 
     def batches():

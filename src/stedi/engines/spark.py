@@ -18,7 +18,7 @@ import sqlglot
 from ..contract import Source
 from ..landing import validated_sql
 from ..storage import files as storage
-from . import EngineUnavailable
+from . import EngineUnavailable, megabytes, resolved_memory_limit
 from .common import Inputs
 
 SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean"}
@@ -47,10 +47,12 @@ def s3a_jars() -> list[str]:
 
 
 @cache
-def spark_session(master: str | None = None):
+def spark_session(master: str | None = None, memory_limit: str | None = None):
     """One Spark session per process (starting one costs seconds). The master is `master`, else
-    the one spark-submit set, else STEDI_SPARK_MASTER, else local[*]. A session this process starts
-    gets the S3A jars (`s3a_jars`); under spark-submit, pass them on its command line (glue/README.md)."""
+    the one spark-submit set, else STEDI_SPARK_MASTER, else local[*]; the driver's memory is
+    `memory_limit` (see `resolved_memory_limit`) when this call starts the JVM. A session this
+    process starts gets the S3A jars (`s3a_jars`); under spark-submit, pass them on its command
+    line (glue/README.md)."""
     if not java_available():
         raise EngineUnavailable("the Spark engine needs Java (17) on PATH or JAVA_HOME; none was found")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -69,6 +71,7 @@ def spark_session(master: str | None = None):
             builder = builder.config("spark.jars", ",".join(jars))
     spark = (
         builder.appName("stedi-lakehouse")
+        .config("spark.driver.memory", f"{megabytes(resolved_memory_limit(memory_limit))}m")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
@@ -112,15 +115,15 @@ def configure_s3(spark) -> None:
 class SparkEngine:
     name = "spark"
 
-    def __init__(self, spill: Path, master: str | None = None):
-        self.master = master
+    def __init__(self, spill: Path, master: str | None = None, memory_limit: str | None = None):
+        self.master, self.memory_limit = master, memory_limit
         self.session = None
 
     @property
     def spark(self):
         """The session, started on first use: a run with nothing to build starts no JVM."""
         if self.session is None:
-            self.session = spark_session(self.master)
+            self.session = spark_session(self.master, self.memory_limit)
         return self.session
 
     def _reach(self, *paths) -> None:

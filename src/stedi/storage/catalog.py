@@ -25,6 +25,7 @@ from sqlalchemy.exc import DatabaseError
 from ..schema import DATABASE, TABLES, Table
 from . import files
 from .s3 import StorageError, aws_endpoint, settings
+from .embedded import EMBEDDED_CATALOG
 
 ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
 FINGERPRINT = "stedi.inputs"  # digest of what the table is built by (rule, contract, parameters)
@@ -32,7 +33,6 @@ FILES = "stedi.files"  # landing files a landing table (or the quarantine, per s
 UPSTREAM = "stedi.upstream"  # snapshot of each input the table was last built from
 CONSENT_POLICY = "stedi.consent-policy"
 STAGES = "stedi.stages"  # on data_quality: [stage, seconds] of each stage of the last run that built a table
-EMBEDDED_CATALOG = "catalog.db"  # the SQLite file of a local warehouse's catalog
 _DATA_FILES: dict[str, list[str]] = {}  # manifest list of a snapshot -> its data files
 
 

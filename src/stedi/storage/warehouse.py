@@ -149,6 +149,7 @@ class Warehouse:
                 yield Path(folder)
             return
         with self.scratch() as folder:
+            Path(folder).mkdir(parents=True)  # DuckDB makes its spill folder, not the folders above it
             yield Path(folder)
 
     @contextmanager
