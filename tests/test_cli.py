@@ -87,7 +87,7 @@ def test_query_errors_are_one_line_and_exit_non_zero(warehouse, capsys, sql, mes
 @pytest.mark.parametrize("sql", [
     "SELECT * FROM read_csv('/etc/passwd')",
     "SELECT * FROM read_text('{warehouse}/_stedi/salt')",
-    "SELECT * FROM read_parquet('{warehouse}/customer/trusted/data/*/*.parquet')",  # files, not the table
+    "SELECT * FROM read_text('{warehouse}/customer/landing/customer-0.json')",  # raw landing lines
     "SELECT * FROM glob('/etc/*')",
 ])
 def test_query_reads_the_tables_and_nothing_else(warehouse, capsys, sql):

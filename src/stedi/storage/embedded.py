@@ -6,6 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+from .s3 import StorageError
+
 EMBEDDED_CATALOG = "catalog.db"  # the SQLite file of a local warehouse's catalog
 
 
@@ -18,7 +20,9 @@ def current_metadata(root: str, database: str) -> dict[str, str] | None:
         try:
             metadata = dict(catalog.execute(
                 "SELECT table_name, metadata_location FROM iceberg_tables WHERE table_namespace = ?", (database,)))
-        except sqlite3.OperationalError:
-            return {}  # a reader before the first run has created the catalog's tables
+        except sqlite3.DatabaseError as error:
+            if "no such table" in str(error):
+                return {}  # a reader before the first run has created the catalog's tables
+            raise StorageError(f"the catalog of {root} cannot be read: {error}") from None
     return {name: location for name, location in metadata.items()
             if json.loads(Path(location).read_bytes()).get("current-snapshot-id") not in (None, -1)}
