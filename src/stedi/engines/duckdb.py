@@ -148,7 +148,7 @@ def _bounded():
     try:
         yield
     except duckdb.OutOfMemoryException as error:
-        raise OutOfResources(disk="temp" in str(error).lower() and "space" in str(error).lower()) from error
+        raise OutOfResources(disk="max_temp_directory_size" in str(error)) from error  # the spill folder is full
     except duckdb.IOException as error:
         if "No space left on device" not in str(error):
             raise
