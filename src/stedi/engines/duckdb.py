@@ -123,7 +123,8 @@ class DuckDBEngine:
         with _bounded():
             (_, written), = self.con.execute(
                 f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, PER_THREAD_OUTPUT true, "
-                f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, ROW_GROUP_SIZE_BYTES {ROW_GROUP_BYTES}, RETURN_FILES true)"
+                f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, "
+                f"ROW_GROUP_SIZE_BYTES {ROW_GROUP_BYTES}, RETURN_FILES true)"
             ).fetchall()
         return sorted(written)
 
