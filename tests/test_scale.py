@@ -72,3 +72,9 @@ def test_the_command_line_starts_without_the_heavy_libraries():
         [sys.executable, "-c", f"import sys, stedi.cli; print([m for m in {heavy!r} if m in sys.modules])"],
         capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_a_query_writes_nothing_where_there_is_no_warehouse(tmp_path):
+    with pytest.raises(QueryError, match="is not a stedi warehouse yet"):
+        query(str(tmp_path / "none"), "SELECT 1")
+    assert not (tmp_path / "none").exists()

@@ -35,7 +35,7 @@ class CheckFailed(Exception):
 
 
 class RunStopped(Exception):
-    """The engine ran out of memory or disk building a table; no table changed by it."""
+    """The engine ran out of memory or disk building a table, which kept its last snapshot."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ itself (its iceberg extension), so a query starts without loading PyIceberg.
 """
 
 import glob
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +18,6 @@ from .engines.duckdb import connect, reach
 from .landing import literal, quote
 from .schema import DATABASE, TABLES
 from .storage import embedded, files
-from .storage.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from .storage.catalog import Tables
@@ -113,10 +113,10 @@ def _load_iceberg(con: duckdb.DuckDBPyConnection) -> None:
 
 def query(warehouse: str, sql: str, catalog: str | None = None, database: str = DATABASE,
           memory_limit: str | None = None) -> tuple[list[str], list[tuple]]:
-    """Run one read-only statement; return its column names and rows. It spills to the
-    warehouse's scratch space past `memory_limit` (see `resolved_memory_limit`)."""
-    with Warehouse.at(files.normalize(warehouse)).spill() as spill:
-        return _query(connect_tables(warehouse, catalog, database, memory_limit, spill), sql)
+    """Run one read-only statement; return its column names and rows. Past `memory_limit` (see
+    `resolved_memory_limit`) it spills to a temporary folder: a query writes nothing in the warehouse."""
+    with tempfile.TemporaryDirectory(prefix="stedi-query-") as spill:
+        return _query(connect_tables(warehouse, catalog, database, memory_limit, Path(spill)), sql)
 
 
 def _query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:

@@ -123,7 +123,8 @@ class DuckDBEngine:
         with _bounded():
             (_, written), = self.con.execute(
                 f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, PER_THREAD_OUTPUT true, "
-                f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, ROW_GROUP_SIZE_BYTES {ROW_GROUP_BYTES}, RETURN_FILES true)"
+                f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, "
+                f"ROW_GROUP_SIZE_BYTES {ROW_GROUP_BYTES}, RETURN_FILES true)"
             ).fetchall()
         return sorted(written)
 
@@ -148,7 +149,7 @@ def _bounded():
     try:
         yield
     except duckdb.OutOfMemoryException as error:
-        raise OutOfResources(disk="temp" in str(error).lower() and "space" in str(error).lower()) from error
+        raise OutOfResources(disk="max_temp_directory_size" in str(error)) from error  # the spill folder is full
     except duckdb.IOException as error:
         if "No space left on device" not in str(error):
             raise
