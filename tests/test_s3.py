@@ -4,6 +4,7 @@ erasable, one writer at a time, crash-safe, and errors in one sentence."""
 
 import subprocess
 import sys
+import time
 
 import boto3
 import pytest
@@ -163,41 +164,42 @@ def test_a_second_writer_is_refused_in_one_sentence_while_the_lease_is_held(tmp_
     assert main(["run", *options]) == 0  # released
 
 
-def test_of_two_writers_racing_for_an_expired_lease_one_wins(bucket, monkeypatch):
+def test_of_writers_racing_for_an_expired_lease_one_wins(bucket):
     import threading
 
     from stedi.storage import lease
 
     location = f"s3://{bucket}/_stedi/lease"
     boto3.client("s3").put_object(Bucket=bucket, Key="_stedi/lease", Body=b'{"expires": 0}')  # a killed run's
-    won, barrier = [], threading.Barrier(8)
+    writers = 8
+    start, outcomes, release = threading.Barrier(writers), [], threading.Event()
 
     def writer():
-        barrier.wait()
+        start.wait()
         try:
             with lease.lease(location, seconds=30):
-                won.append(1)
-                barrier_done.wait()
+                outcomes.append("won")
+                release.wait(30)  # held until every other writer has tried
         except lease.Busy:
-            pass
+            outcomes.append("refused")
 
-    barrier_done = threading.Event()
-    threads = [threading.Thread(target=writer) for _ in range(8)]
+    threads = [threading.Thread(target=writer) for _ in range(writers)]
     for thread in threads:
         thread.start()
-    for thread in threads[:1]:
-        thread.join(timeout=5)
-    barrier_done.set()
+    deadline = time.monotonic() + 30
+    while outcomes.count("refused") < writers - 1 and len(outcomes) < writers:
+        assert time.monotonic() < deadline, outcomes
+        time.sleep(0.01)
+    release.set()
     for thread in threads:
         thread.join(timeout=30)
-    assert won == [1]
+    assert sorted(outcomes) == ["refused"] * (writers - 1) + ["won"]
 
 
 def test_a_run_killed_midway_leaves_the_tables_whole_and_a_rerun_finishes_the_work(landing, bucket, glue, aws,
                                                                                    monkeypatch):
     import os
     import signal
-    import time
 
     folder, references = landing
     warehouse, source = f"s3://{bucket}/lakehouse", upload(folder, bucket, "landing")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from .s3 import NO_CREDENTIALS, S3Settings, StorageError, settings
+from .s3 import NO_CREDENTIALS, S3Settings, StorageError, no_bucket, settings
 
 S3 = "s3://"
 
@@ -206,11 +206,9 @@ def translated(location: str):
         raise StorageError(f"access denied to {location}: the AWS credentials in use may not read or write it") from None
     except FileNotFoundError as error:
         if "bucket" in str(error).lower():
-            raise StorageError(f"the bucket {bucket} does not exist (or is in another account)") from None
+            raise no_bucket(bucket) from None
         raise
     except (botocore.exceptions.EndpointConnectionError, OSError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
         raise StorageError(f"S3 cannot be reached for {location}: {_first_line(error)}") from None
     except botocore.exceptions.NoCredentialsError:
         raise StorageError(NO_CREDENTIALS) from None

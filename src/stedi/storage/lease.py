@@ -14,7 +14,7 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from .s3 import StorageError, client
+from .s3 import StorageError, client, no_bucket
 
 DEFAULT_SECONDS = 300  # a killed run blocks the next one this long at most
 
@@ -99,7 +99,7 @@ def _take(s3, bucket: str, key: str, body) -> str:
 def _sentence(error, bucket: str) -> Exception:
     code = error.response.get("Error", {}).get("Code", "")
     if code == "NoSuchBucket":
-        return StorageError(f"the bucket {bucket} does not exist (or is in another account)")
+        return no_bucket(bucket)
     if code in ("AccessDenied", "403"):
         return StorageError(f"access denied to the bucket {bucket}: the AWS credentials in use may not write to it")
     if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):

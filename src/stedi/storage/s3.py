@@ -17,6 +17,10 @@ class StorageError(Exception):
     """Storage cannot be reached or used; the message is one sentence."""
 
 
+def no_bucket(bucket: str) -> StorageError:
+    return StorageError(f"the bucket {bucket} does not exist (or is in another account)")
+
+
 @dataclass(frozen=True)
 class S3Settings:
     region: str
