@@ -134,14 +134,25 @@ def test_an_interrupted_relocation_changes_nothing_and_is_done_again(warehouse, 
     assert snapshots(moved) == history_before
 
 
-def test_a_catalog_copied_without_its_tables_is_one_sentence(warehouse, tmp_path, capsys):
+def test_a_warehouse_that_cannot_be_re_pointed_is_one_sentence(warehouse, tmp_path, capsys, monkeypatch):
     (tmp_path / "alone").mkdir()
     for path in warehouse.glob("catalog.db*"):  # with its write-ahead log
         shutil.copy(path, tmp_path / "alone")
     assert main(["tables", "--warehouse", str(tmp_path / "alone")]) == 1
-    err = capsys.readouterr().err
-    assert err == (f"error: the catalog of {tmp_path / 'alone'} names the tables of {warehouse}, whose files are not "
-                   f"in {tmp_path / 'alone'}: move or copy the whole warehouse folder\n")
+    assert capsys.readouterr().err == (
+        f"error: the catalog of {tmp_path / 'alone'} names the tables of {warehouse}, whose files are not "
+        f"in {tmp_path / 'alone'}: move or copy the whole warehouse folder\n")
+
+    moved = tmp_path / "moved"
+    warehouse.rename(moved)
+
+    def read_only(*args):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(relocation, "_rewrite", read_only)
+    assert main(["query", "--warehouse", str(moved), "SELECT COUNT(*) FROM customer_trusted"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {moved} was moved or copied and its tables cannot be re-pointed to it: Permission denied\n")
 
 
 def test_duckdb_reads_each_table_folder_by_its_version_hint(warehouse, tmp_path):

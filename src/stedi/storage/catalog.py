@@ -109,7 +109,7 @@ def _embedded_catalog(root: str, create: bool) -> SqlCatalog:
     """The warehouse's SQL catalog, kept in SQLite beside the tables."""
     try:
         catalog = _EmbeddedCatalog("stedi", uri=f"sqlite:///{root}/{EMBEDDED_CATALOG}", warehouse=f"file://{root}",
-                             init_catalog_tables=str(create).lower())
+                                   init_catalog_tables=str(create).lower())
     except DatabaseError as error:
         raise _unreadable(root, error) from None
     if create:
