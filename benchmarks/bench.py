@@ -133,16 +133,16 @@ def main() -> None:
             sys.stdout.flush()
             totals[customers] = figures
             results["scales"].append(scale_results(scale, rows, bare, figures))
+            results["load_average_after"] = os.getloadavg()
+            if args.json:  # after each scale, so that an interrupted run keeps what it measured
+                Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+                say(f"wrote {args.json}")
+                if args.readme:
+                    render_readme(results, Path(args.readme))
         print_engine_ratios(totals)
     finally:
         if not args.out:
             shutil.rmtree(root, ignore_errors=True)
-    results["load_average_after"] = os.getloadavg()
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-        say(f"wrote {args.json}")
-        if args.readme:
-            render_readme(results, Path(args.readme))
 
 
 def parse_args() -> argparse.Namespace:
