@@ -511,7 +511,7 @@ def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[
           f"({rows / bare_read['wall_s']:,.0f} rows/s, peak RSS {bare_read['peak_rss_mb']} MB, "
           f"CPU {bare_read['cpu_s']:.1f} s, others {bare_read['others']:.0%})")
     header = ["engine", "wall s", "rows/s", "peak RSS MB", "CPU s", "x bare read", "floor s", "floor MB",
-              "x floor", "ML rows", "floor ML rows", "no-op s", "no-op commits", "+1% s", "+1%/full",
+              "floor CPU s", "x floor", "ML rows", "floor ML rows", "no-op s", "no-op commits", "+1% s", "+1%/full",
               "+1% commits", "others %"]
     table = []
     for engine, e in results["engines"].items():
@@ -520,7 +520,7 @@ def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[
         table.append([
             engine + (" (FAILED)" if failed else ""), f"{full['wall_s']:.2f}", f"{full['rows_per_s']:,}",
             f"{full['peak_rss_mb']}", f"{full['cpu_s']:.1f}", f"{e['x_bare_read']:.1f}", f"{floor['wall_s']:.2f}",
-            f"{floor['peak_rss_mb']}", f"{e['x_floor']:.2f}", f"{full['ml_rows']}",
+            f"{floor['peak_rss_mb']}", f"{floor['cpu_s']:.1f}", f"{e['x_floor']:.2f}", f"{full['ml_rows']}",
             f"{floor['ml_rows']}" + ("" if e["same_rows_as_floor"] else " MISMATCH"),
             f"{noop['wall_s']:.2f}", noop["commits"], f"{plus['wall_s']:.2f}",
             f"{plus['wall_s'] / full['wall_s']:.2f}", plus["commits"],
@@ -548,8 +548,9 @@ def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[
 def render_readme(results: dict, readme: Path) -> None:
     """Rewrite the table between `<!-- bench -->` and `<!-- /bench -->` in `readme` from `results`."""
     lines = ["| customers | accelerometer rows | engine | wall s | rows/s | peak RSS (tree) | x bare read "
-             "| plain script s | x plain script | no-op rerun s | +1% run / full | others % |",
-             "| " + " | ".join(["---"] * 12) + " |"]
+             "| plain script s | x plain script | CPU s | x plain script's CPU | no-op rerun s | +1% run / full "
+             "| others % |",
+             "| " + " | ".join(["---"] * 14) + " |"]
     for scale in results["scales"]:
         for engine, e in scale["engines"].items():
             full, floor = e["full"], e["floor"]
@@ -559,7 +560,7 @@ def render_readme(results: dict, readme: Path) -> None:
                 f"{' (FAILED)' if full['failed'] else ''} | {full['wall_s']:.1f} | {full['rows_per_s']:,} "
                 f"| {full['peak_rss_mb']:,} MB | {e['x_bare_read']:.1f} | {floor['wall_s']:.1f} "
                 f"| {e['x_floor']:.2f}{'' if e['same_rows_as_floor'] else ' (MISMATCH)'} "
-                f"| {e['noop']['wall_s']:.1f} | {e['plus']['wall_s'] / full['wall_s']:.2f} | {others:.0%} |")
+                f"| {full['cpu_s']:.1f} | {full['cpu_s'] / floor['cpu_s']:.2f} | {e['noop']['wall_s']:.1f} | {e['plus']['wall_s'] / full['wall_s']:.2f} | {others:.0%} |")
     before, after = results["load_average_before"], results["load_average_after"]
     lines += ["", f"Measured {results['measured']} at stedi commit {results['stedi_commit']} "
                   f"(repeat {results['repeat']}, the median), load average (1, 5, 15 min) "

@@ -1,9 +1,10 @@
 """The floor of a `stedi run`: the project's own table rules as a plain script on one engine.
 
-Each source's landing JSON is read into typed Parquet the way a careful user's script would: keys
-matched case-insensitively (the landing contract does; generated files spell them several ways), a
-line dropped when it is not a JSON object, lacks a required field or holds a value of the wrong JSON
-kind (a string where a number goes). Then the engine writes every table of `stedi.schema` by its
+Each source's landing JSON (LANDING_DIR/<source>/landing/*.json, as `stedi generate` writes it) is
+read into typed Parquet the way a careful user's script would: keys matched case-insensitively (the
+landing contract does; generated files spell them several ways), a line dropped when it is not a
+JSON object, lacks a required field or holds a value of the wrong JSON kind (a string where a
+number goes). Then the engine writes every table of `stedi.schema` by its
 rule, in build order, as Parquet files. Left out: the strict line-by-line validation (duplicate keys,
 integers written as decimals, encodings) and the quarantine, Iceberg commits, data-quality checks,
 the accounting.
