@@ -85,8 +85,8 @@ def duckdb_landing(source: Source, files: list[str]) -> str:
                  else f"TRY_CAST({text} AS {sql_type})")  # a JSON string ('"1"') does not cast to a number
         typed.append(f"{value} AS {text}")
         wrong.append(f"({text} IS NOT NULL AND {text} <> 'null' AND {value} IS NULL)")
-    return (f"SELECT * FROM (SELECT {', '.join(typed)}, {' OR '.join(wrong)} AS wrong_kind FROM ({raw})) "
-            f"WHERE NOT wrong_kind AND {kept(source)}")
+    return (f"SELECT * EXCLUDE (wrong_kind) FROM (SELECT {', '.join(typed)}, {' OR '.join(wrong)} AS wrong_kind "
+            f"FROM ({raw})) WHERE NOT wrong_kind AND {kept(source)}")
 
 
 def spark_landing(spark, source: Source, files: list[str], out_dir: str) -> list[str]:
@@ -100,7 +100,8 @@ def spark_landing(spark, source: Source, files: list[str], out_dir: str) -> list
     parsed = spark.read.text(files).select(
         F.from_json(line, f"{schema}, _corrupt_record string", {"columnNameOfCorruptRecord": "_corrupt_record"})
         .alias("row")).select("row.*")
-    parsed.where(f"_corrupt_record IS NULL AND {kept(source, lambda name: f'`{name}`')}").drop("_corrupt_record").write.parquet(out_dir)
+    good = f"_corrupt_record IS NULL AND {kept(source, lambda name: f'`{name}`')}"
+    parsed.where(good).drop("_corrupt_record").write.parquet(out_dir)
     return sorted(str(f) for f in Path(out_dir).glob("part-*.parquet"))
 
 
