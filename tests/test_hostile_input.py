@@ -3,13 +3,15 @@
 Every non-empty landing line becomes a row of `<source>_landing` or a row of `quarantine`
 (source, file, record, reason). Lines built to be valid land with the right typed values; lines
 built to break a rule are quarantined with the reason of the first rule they break. Empty lines
-(zero characters) are not records; whitespace-only lines are quarantined. Only `*.json` files
-directly in `<source>/landing/` are landing files.
+(zero characters) are not records; whitespace-only lines are quarantined. Every file under
+`<source>/landing/`, at any depth, gzip-compressed or not, is a landing file, but hidden ones (a
+name starting with . or _); a file that is not text is quarantined whole, as one line.
 
 The property test draws landing folders line by line (valid records with extreme values, records
 with defects, truncated JSON, non-objects, garbage, whitespace, raw control characters, invalid
 UTF-8), files with or without a BOM, with LF, CRLF or mixed line endings, with or without a final
-newline, empty files, identical files, and files that are not landing files; and, half the time,
+newline, empty files, identical files, gzip-compressed files, files of any name in subfolders,
+and hidden files; and, half the time,
 a consenting customer with phone and device readings at the same times, so that hostile values
 (NUL characters, BIGINT extremes, subnormals, -0.0) flow through every rule. Each example is one
 run into a fresh warehouse, under either consent policy; then the accounting must balance with no
@@ -20,6 +22,8 @@ Example tests cover the rest: a lone CR inside a line, lines the CSV reader reje
 line limit, file names that are glob patterns or need quoting, landing paths that cannot be read.
 """
 
+import codecs
+import gzip
 import json
 import math
 import subprocess
@@ -44,6 +48,7 @@ MAX_DOUBLE = 1.7976931348623157e308
 BOM = b"\xef\xbb\xbf"
 NOT_OBJECT = "not a JSON object"
 NOT_UTF8 = "not valid UTF-8"
+NOT_TEXT = "not a text file (it holds NUL bytes and is not UTF-8)"
 FIELD_NAMES = {f.name for s in SOURCES.values() for f in s.fields}
 # Raw control characters a JSON string may not hold (LF ends the line; a lone CR has tests of its own).
 CONTROL = [chr(c) for c in range(0x20) if chr(c) not in "\n\r"]
@@ -414,6 +419,16 @@ class LandingFile:
     data: bytes
 
 
+def is_binary(content: bytes) -> bool:
+    """A NUL byte in the first 8,000 bytes, which are not UTF-8 (but for a character cut at their end)."""
+    head = content[:8000]
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)
+    except UnicodeDecodeError:
+        return b"\0" in head
+    return False
+
+
 @st.composite
 def landing_file(draw, source, name: str) -> LandingFile:
     lines = draw(st.lists(any_line(source), max_size=8))
@@ -424,6 +439,10 @@ def landing_file(draw, source, name: str) -> LandingFile:
     data = b"".join(line.data + end for line, end in zip(lines, endings))
     if draw(st.integers(0, 3)) == 0:
         data = BOM + data
+    if is_binary(data):
+        lines = [Line(b"(the whole file)", reason=NOT_TEXT)]
+    if name.endswith(".gz") or name.endswith("-gzip"):
+        data = gzip.compress(data, mtime=0)
     return LandingFile(name, lines, data)
 
 
@@ -459,7 +478,9 @@ def linked_files(draw) -> dict[str, LandingFile]:
     return files
 
 
-NOT_LANDING_FILES = ["notes.txt", "README", "upper.JSON", "old.json.bak", "data.jsonl", "archive/old.json"]
+HIDDEN_FILES = [".DS_Store", "_SUCCESS", ".tmp/part-0.json", "2026/_temporary/0/x.json"]
+FILE_NAMES = ["{s}-{i}.json", "{s} {i}.json", "{s}-ünï-{i}.json", "{s}-{i}.jsonl", "{s}-{i}.JSON", "{s}-{i}",
+              "2026/12/0{i}/{s}.json", "{s}-{i}.json.gz", "2026/12/03/{s}-{i}-gzip"]
 
 
 @st.composite
@@ -468,7 +489,7 @@ def landing_folder(draw) -> dict[str, list[LandingFile]]:
     for source in SOURCES.values():
         files = []
         for i in range(draw(st.integers(0, 3))):
-            pattern = draw(st.sampled_from(["{s}-{i}.json", "{s} {i}.json", "{s}-ünï-{i}.json"]))
+            pattern = draw(st.sampled_from(FILE_NAMES))
             files.append(draw(landing_file(source, pattern.format(s=source.name, i=i))))
         if files and draw(st.integers(0, 5)) == 0:  # a second copy of a file, under another name
             files.append(LandingFile(f"{source.name}-copy.json", files[0].lines, files[0].data))
@@ -487,6 +508,7 @@ def write(folder: Path, landing: dict[str, list[LandingFile]], others: list[str]
     for source in SOURCES:
         (folder / source / "landing").mkdir(parents=True)
         for f in landing.get(source, []):
+            (folder / source / "landing" / f.name).parent.mkdir(parents=True, exist_ok=True)
             (folder / source / "landing" / f.name).write_bytes(f.data)
         for name in others:
             path = folder / source / "landing" / name
@@ -546,7 +568,7 @@ def check(warehouse: str, landing: dict[str, list[LandingFile]]) -> None:
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(landing=landing_folder(), others=st.lists(st.sampled_from(NOT_LANDING_FILES), unique=True, max_size=3),
+@given(landing=landing_folder(), others=st.lists(st.sampled_from(HIDDEN_FILES), unique=True, max_size=3),
        policy=st.sampled_from(["any", "as-of"]))
 def test_every_landing_line_lands_or_is_quarantined_with_its_reason(landing, others, policy):
     with tempfile.TemporaryDirectory() as tmp:
@@ -590,16 +612,17 @@ def landed(warehouse, source="accelerometer") -> list[tuple]:
     return sorted(query(warehouse, f"SELECT * FROM {source}_landing")[1], key=repr)
 
 
-def test_files_that_are_not_landing_files_are_ignored(tmp_path):
+def test_hidden_files_are_not_read_and_the_run_says_so(tmp_path):
     landing = tmp_path / "in" / "accelerometer" / "landing"
-    (landing / "archive").mkdir(parents=True)
-    (landing / "archive" / "old.json").write_bytes(b"garbage\n")
-    for name in NOT_LANDING_FILES[:-1]:
+    for name in HIDDEN_FILES:
+        (landing / name).parent.mkdir(parents=True, exist_ok=True)
         (landing / name).write_bytes(b"garbage\n" + GOOD + b"\n")
     (landing / "a.json").write_bytes(GOOD + b"\n")
-    run(str(tmp_path / "wh"), str(tmp_path / "in"))
+    result = run(str(tmp_path / "wh"), str(tmp_path / "in"))
     assert landed(tmp_path / "wh") == [GOOD_ROW]
     assert quarantined(tmp_path / "wh") == []
+    assert sorted(result.skipped) == sorted(f"{landing / name} is hidden (a name starting with . or _): not read"
+                                            for name in HIDDEN_FILES)
 
 
 def test_a_bom_only_file_an_empty_file_and_empty_lines_hold_no_records(tmp_path):

@@ -66,12 +66,13 @@ def jvm_log(spark):
 def test_spark_reads_landing_objects_and_writes_parquet_objects(aws, bucket, tmp_path):
     engine = SparkEngine(tmp_path)
     with jvm_log(engine.spark) as log:
-        written = engine.parse_landing(ACCELEROMETER, put_landing(bucket), f"s3://{bucket}/parsed/accelerometer")
+        written, not_text = engine.parse_landing(ACCELEROMETER, put_landing(bucket), f"s3://{bucket}/parsed/accelerometer",
+                                                 1 << 20)
         logged = log()
 
     listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="parsed/accelerometer/")["Contents"]
     parts = sorted(f"s3://{bucket}/{o['Key']}" for o in listed if o["Key"].endswith(".parquet"))
-    assert written == parts and parts
+    assert written == parts and parts and not_text == {}
     rows = [
         row
         for part in parts
@@ -92,8 +93,8 @@ def test_spark_reads_landing_objects_and_writes_parquet_objects(aws, bucket, tmp
 def test_a_missing_bucket_fails_without_the_secret_in_the_error(aws, tmp_path):
     engine = SparkEngine(tmp_path)
     with pytest.raises(Exception) as failure:
-        engine.parse_landing(ACCELEROMETER, ["s3://stedi-no-such-bucket/landing/a.json"], str(tmp_path / "parsed"))
-    assert "NoSuchBucket" in str(failure.value) and "s3://stedi-no-such-bucket/landing/a.json" in str(failure.value)
+        engine.parse_landing(ACCELEROMETER, ["s3://stedi-no-such-bucket/landing/a.json"], str(tmp_path / "parsed"), 1 << 20)
+    assert "stedi-no-such-bucket" in str(failure.value)
     assert aws["AWS_SECRET_ACCESS_KEY"] not in str(failure.value)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .deploy import DeployError
 from .engines import DEFAULT_MEMORY_LIMIT, ENGINES, MEMORY_LIMIT_VARIABLE
+from .landing import DEFAULT_MAX_LINE_BYTES, MAX_LINE_VARIABLE
 from .report import DEFAULT_OUT
 from .schema import CONSENT_POLICIES, DATABASE
 
@@ -89,7 +90,10 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     run = bounded(command("run", _run, "Ingest landing files and build every table."))
-    run.add_argument("--source", metavar="DIR", help="folder or s3:// location laid out as DIR/<source>/landing/*.json")
+    run.add_argument("--source", metavar="DIR", help="folder or s3:// location laid out as DIR/<source>/landing/ "
+                     "(JSON Lines files, gzip-compressed or not, at any depth)")
+    run.add_argument("--max-line-bytes", metavar="N", type=int, help="quarantine landing lines longer than N bytes "
+                     f"(default ${MAX_LINE_VARIABLE}, else {DEFAULT_MAX_LINE_BYTES})")
     run.add_argument("--consent-policy", choices=CONSENT_POLICIES,
                      help="any or as-of (default: the warehouse's; any for a new one); a change rebuilds every table")
     run.add_argument("--engine", choices=ENGINES, default="duckdb",
@@ -197,12 +201,14 @@ def _run(args) -> int:
     options = {"master": args.spark_master} if args.spark_master else {}
     with _progress(args) as progress:
         result = run(args.warehouse, args.source, args.consent_policy, args.engine, progress=progress,
-                     **_where(args), memory_limit=args.memory_limit, **options)
+                     **_where(args), memory_limit=args.memory_limit, max_line_bytes=args.max_line_bytes, **options)
     for source, names in result.ingested.items():
         if names:
             print(f"ingested {len(names)} new {source} file(s)")
     for problem in result.skipped:
         print(f"skipped: {problem}")
+    for problem in result.not_text:
+        print(f"quarantined whole, not text: {problem}")
     print(f"committed {len(result.committed)} table(s), {len(result.unchanged)} unchanged")
     if result.checks:
         warnings = [f"{r.check.table}.{r.check.name}: {r.violations} rows" for r in result.checks if not r.passed]

@@ -48,7 +48,7 @@ def forget(warehouse: str, email: str, catalog: str | None = None, database: str
         cleaned = os.path.join(spill, "cleaned")
         for source in IDENTITY:
             removed[source] = 0
-            for location in wh.landing_files(source):
+            for location in wh.landing_files(source).values():
                 count = tombstones.copy(source, location, cleaned)
                 if count:
                     files.copy(cleaned, location)

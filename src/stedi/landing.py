@@ -5,16 +5,42 @@ edge), and this module turns that relation into typed rows or quarantine reasons
 every engine runs:
 
 - ``file``, ``record``: the source file and the raw line;
-- ``read_error``: why the line could not be read as text (else NULL);
+- ``read_error``: why the line could not be read as text (else NULL): not UTF-8, longer than the
+  longest line a run reads (then ``record`` holds its first characters), or its whole file is not
+  text (then ``record`` is NULL: the file is quarantined as one line);
 - ``is_object``: the line is a JSON object;
 - ``duplicate_key``: a key appears twice, compared case-insensitively;
 - per contract field ``f``: ``f__is_string`` (the value is a JSON string) and ``f__text`` (the
   string, or the JSON text of any other value; NULL when the key is absent or the value null).
 """
 
+import os
+
 from .contract import INTEGER, NUMBER, STRING, Field, Source
 
 MAX_DOUBLE = "1.7976931348623157e308"
+MAX_LINE_VARIABLE = "STEDI_MAX_LINE_BYTES"
+DEFAULT_MAX_LINE_BYTES = 16 << 20
+KEPT_CHARACTERS = 1024  # of a line too long to read
+NOT_UTF8 = "not valid UTF-8"
+
+
+def resolved_max_line_bytes(given: int | None = None) -> int:
+    """The longest landing line a run reads, in bytes: `given`, else $STEDI_MAX_LINE_BYTES, else
+    16 MiB. A longer line is quarantined with its first characters (see `too_long`)."""
+    value = given if given is not None else os.environ.get(MAX_LINE_VARIABLE) or DEFAULT_MAX_LINE_BYTES
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ValueError(f"the longest line must be a number of bytes such as 16777216, not {value!r}")
+    return limit
+
+
+def too_long(max_line_bytes: int) -> str:
+    """The reason a line longer than `max_line_bytes` is quarantined."""
+    return f"line longer than {max_line_bytes} bytes"
 
 
 def _is_integer(f: str) -> str:

@@ -22,7 +22,7 @@ from . import incremental
 from .contract import SOURCES, Source
 from .engines import MEMORY_LIMIT_VARIABLE, OutOfResources, make_engine, resolved_memory_limit
 from .generate import generate
-from .landing import literal, validated_sql
+from .landing import literal, resolved_max_line_bytes, validated_sql
 from .schema import BUILD_ORDER, CONSENT_POLICIES, DATABASE, TABLES, Check, Table
 from .storage import catalog as ice
 from .storage import files
@@ -55,6 +55,7 @@ class RunResult:
     ingested: dict[str, list[str]] = field(default_factory=dict)
     committed: list[str] = field(default_factory=list)  # tables that got a new snapshot
     skipped: list[str] = field(default_factory=list)  # landing files that could not be read
+    not_text: list[str] = field(default_factory=list)  # landing files quarantined whole: "name: why"
     checks: list[CheckResult] = field(default_factory=list)
     stages: list[tuple[str, float]] = field(default_factory=list)  # (progress message, seconds)
 
@@ -77,6 +78,7 @@ def run(
     catalog: str | None = None,
     database: str = DATABASE,
     memory_limit: str | None = None,
+    max_line_bytes: int | None = None,
     **engine_options,
 ) -> RunResult:
     """Ingest new landing files from `source` (or the built-in sample into an empty warehouse)
@@ -87,11 +89,13 @@ def run(
 
     The warehouse and the source are local folders or ``s3://`` locations; the tables live in
     the Iceberg catalog named `catalog` (None: the one embedded in a local warehouse), in
-    `database`. The engine spills to disk past `memory_limit` (see `engines.resolved_memory_limit`)."""
+    `database`. The engine spills to disk past `memory_limit` (see `engines.resolved_memory_limit`);
+    a landing line longer than `max_line_bytes` (see `landing.resolved_max_line_bytes`) is quarantined."""
     if consent_policy not in (None, *CONSENT_POLICIES):
         raise ValueError(f"consent policy must be one of {', '.join(CONSENT_POLICIES)}, not {consent_policy!r}")
     needed = _with_inputs(tables or list(TABLES))
     limit = resolved_memory_limit(memory_limit)
+    max_line_bytes = resolved_max_line_bytes(max_line_bytes)
     wh = Warehouse.at(warehouse)
     result = RunResult(str(wh.root))
     with wh.lock(), wh.scratch() as scratch, wh.spill() as spill:
@@ -120,7 +124,7 @@ def run(
             for src in SOURCES.values():
                 if src.table in needed:
                     with _stop_when_out_of_resources(src.table, limit, spill):
-                        _refresh_landing(wh, load, eng, src, scratch, result, stage)
+                        _refresh_landing(wh, load, eng, src, max_line_bytes, scratch, result, stage)
             parameters = {"consent_policy": result.consent_policy, "salt": wh.salt()}
             salt_digest = _digest(parameters["salt"])
             try:
@@ -160,19 +164,23 @@ def _with_inputs(names: list[str]) -> set[str]:
     return needed
 
 
-def _refresh_landing(wh, load, eng, src: Source, scratch, result: RunResult, progress) -> None:
+def _refresh_landing(wh, load, eng, src: Source, max_line_bytes: int, scratch, result: RunResult, progress) -> None:
     """Append the rows and the quarantined lines of `src`'s landing files not read before.
 
     The landing table and the quarantine each bookmark the files they have read (so a run cut
-    short between their commits resumes where it stopped); a new landing contract rereads all.
+    short between their commits resumes where it stopped); a new landing contract (or longest
+    line) rereads all.
     """
-    landing = {files.basename(location): location for location in wh.landing_files(src.name)}
-    contract = _digest(validated_sql(src, "lines"))
+    landing = wh.landing_files(src.name)  # name (path under <source>/landing/) -> location
+    result.skipped += [f"{location} is hidden (a name starting with . or _): not read"
+                       for location in wh.hidden_landing_files(src.name)]
+    contract = _digest(validated_sql(src, "lines"), max_line_bytes)
     columns = ", ".join(f'"{name}"' for name, _ in src.columns)
+    name_of_file = f"substr(file, {len(wh.landing_dir(src.name)) + 2})"  # engines read files at their location
     targets = [  # (table, bookmark key, rows a rebuild replaces, its rows among the parsed lines)
         (src.table, "", AlwaysTrue(), f"SELECT {columns} FROM parsed WHERE reason IS NULL"),
         ("quarantine", f".{src.name}", EqualTo("source", src.name),
-         f"SELECT '{src.name}' AS source, '{src.name}/landing/' || regexp_replace(file, '^.*/', '') AS file, "
+         f"SELECT '{src.name}' AS source, '{src.name}/landing/' || {name_of_file} AS file, "
          "record, reason FROM parsed WHERE reason IS NOT NULL"),
     ]
     plans = []
@@ -188,11 +196,14 @@ def _refresh_landing(wh, load, eng, src: Source, scratch, result: RunResult, pro
         return
     read = sorted(set().union(*(new for *_, new in plans)))
     progress(f"reading {len(read)} new {src.name} landing file(s)")
-    parsed = eng.parse_landing(src, [landing[name] for name in read], files.join(scratch, f"parsed-{src.name}"))
+    parsed, not_text = eng.parse_landing(src, [landing[name] for name in read],
+                                         files.join(scratch, f"parsed-{src.name}"), max_line_bytes)
+    names = {location: name for name, location in landing.items()}
+    result.not_text += [f"{src.name}/landing/{names[location]}: {why}" for location, why in not_text.items()]
     parsed_input = {"parsed": (parsed, [("file", "VARCHAR"), ("record", "VARCHAR"), ("reason", "VARCHAR"), *src.columns])}
     for name, table, key, replaced, sql, bookmark, new in plans:
         if new != set(read):  # the other table needed more files read than this one
-            sql += f" AND regexp_replace(file, '^.*/', '') IN ({', '.join(map(literal, sorted(new)))})"
+            sql += f" AND {name_of_file} IN ({', '.join(map(literal, sorted(new)))})"
         out = eng.write(sql, parsed_input, _data_dir(wh, name))
         changed = ice.replace(table, out, contract, key, replaced, {ice.FILES + key: "\n".join(sorted(bookmark))})
         if changed and name not in result.committed:

@@ -13,15 +13,15 @@ from pathlib import Path
 import duckdb
 
 from ..contract import Source
-from ..landing import literal, quote, validated_sql
+from ..landing import KEPT_CHARACTERS, NOT_UTF8, literal, quote, too_long, validated_sql
 from ..storage import files as storage
+from ..storage import text
 from ..storage.s3 import StorageError, settings
 from . import OutOfResources, megabytes, resolved_memory_limit
 from .common import Inputs
 
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type for a line that is not UTF-8
-NOT_UTF8 = "not valid UTF-8"
-MAX_LINE_BYTES = 16 << 20  # a longer landing line is quarantined, cut
+MAX_LINE_BYTES = 16 << 20  # the longest line DuckDB's reader reads; files with longer lines are read in Python
 DELIMITER = "\x1e\x1f\x1e\x1f"  # the line reader's column delimiter: no valid JSON line holds it
 LONE_CR = re.compile(rb"\r(?!\n|\Z)")  # a CR that ends a chunk is tested again with what follows
 # Parquet row groups: DuckDB's default (122,880 rows) makes scans of the big tables slower, a million
@@ -75,18 +75,27 @@ class DuckDBEngine:
     def close(self) -> None:
         self.con.close()
 
-    def parse_landing(self, source: Source, files: list[str], out_dir: str) -> list[str]:
+    def parse_landing(self, source: Source, files: list[str], out_dir: str,
+                      max_line_bytes: int) -> tuple[list[str], dict[str, str]]:
         """Read and validate every line of `files`; write (file, record, reason, typed columns).
+        Return the files written, and why each file that is not text is not.
 
-        DuckDB reads the lines, but for the files it would misread (see `_duckdb_misreads`) and
-        the lines that are not UTF-8, which it can only keep cut: Python reads those, whole (all
-        the lines of a file when DuckDB cannot read the file at all).
+        DuckDB reads the lines, but for the files it would misread (see `_reads_natively`) and the
+        lines that are not UTF-8, which it can only keep cut: Python reads those, whole (all the
+        lines of a file when DuckDB cannot read the file at all). A file that is not text is one
+        quarantined line.
         """
         if not files:
-            return self.write(f"SELECT * FROM ({validated_sql(source, _empty_lines(source))}) WHERE false", {}, out_dir)
+            empty = f"SELECT * FROM ({validated_sql(source, _empty_lines(source))}) WHERE false"
+            return self.write(empty, {}, out_dir), {}
         reach(self.con, files)
-        whole = [f for f in files if _duckdb_misreads(f)]
-        scanned, not_utf8, read = [f for f in files if f not in whole], [], []
+        longest = min(max_line_bytes, MAX_LINE_BYTES)
+        scanned, whole, not_text, not_utf8, read = [], [], {}, [], []
+        for path in files:
+            try:
+                (scanned if _reads_natively(path, longest) else whole).append(path)
+            except text.NotText as error:
+                not_text[path] = str(error)
         scan = f"landing_{source.name}"
         try:
             if scanned:
@@ -101,13 +110,22 @@ class DuckDBEngine:
                 read = self.write(validated_sql(source, f"({_lines_sql(source, scanned, scan)})"), {},
                                   storage.join(out_dir, "lines"))
         if read:
-            read += self.write(validated_sql(source, f"({_rejects_sql(source, scan)})"), {}, storage.join(out_dir, "rejects"))
-        for name, paths, condition in (("whole", whole, "true"), ("not_utf8", not_utf8, "read_error IS NOT NULL")):
-            if paths:
-                self.con.register(f"python_{name}", _python_lines(paths))
-                lines = tokenize_sql(source, f"(SELECT * FROM python_{name} WHERE {condition})", read_error="read_error")
-                read += self.write(validated_sql(source, f"({lines})"), {}, storage.join(out_dir, name))
-        return read
+            read += self.write(validated_sql(source, f"({_rejects_sql(source, scan)})"), {},
+                               storage.join(out_dir, "rejects"))
+        if whole or not_text:
+            read += self._write_python_lines(source, python_lines(whole, max_line_bytes, not_text), "true",
+                                             storage.join(out_dir, "whole"))
+        if not_utf8:  # DuckDB read their other lines
+            read += self._write_python_lines(source, python_lines(not_utf8, max_line_bytes, {}),
+                                             "read_error IS NOT NULL", storage.join(out_dir, "not_utf8"))
+        return read, not_text
+
+    def _write_python_lines(self, source: Source, lines, condition: str, out_dir: str) -> list[str]:
+        """Validate the lines Python read (see `python_lines`) that meet `condition`; write them."""
+        name = f"python_{storage.basename(out_dir)}"
+        self.con.register(name, lines)
+        tokenized = tokenize_sql(source, f"(SELECT * FROM {name} WHERE {condition})", read_error="read_error")
+        return self.write(validated_sql(source, f"({tokenized})"), {}, out_dir)
 
     def _files_not_utf8(self, scan: str) -> list[str]:
         """The files in which the scan `scan` found lines that are not UTF-8."""
@@ -197,7 +215,7 @@ def _lines_sql(source: Source, files: list[str], scan: str) -> str:
     listed = ", ".join(map(literal, files))
     read = (
         f"read_csv([{listed}], columns={{'line': 'VARCHAR'}}, header=false, delim='{DELIMITER}', quote='', "
-        f"escape='', auto_detect=false, new_line='\\n', strict_mode=false, max_line_size={MAX_LINE_BYTES}, buffer_size={2 * MAX_LINE_BYTES}, "
+        f"escape='', auto_detect=false, new_line='\\n', strict_mode=false, max_line_size={MAX_LINE_BYTES + 8}, buffer_size={2 * MAX_LINE_BYTES}, "
         f"filename=true, ignore_errors=true, store_rejects=true, "
         f"rejects_table='{scan}_rejects', rejects_scan='{scan}_scans')"
     )
@@ -270,23 +288,26 @@ JOIN {scan}_scans AS s USING (scan_id, file_id)
 """
 
 
-def _python_lines(paths: list[str], batch_rows: int = 10_000):
-    """(file, record, read_error) for each non-empty line of `paths`, read line by line (a line
-    ends at LF, a CR before it is dropped); a line that is not UTF-8 comes whole, its undecodable
-    bytes replaced by U+FFFD, with the read error."""
+def python_lines(paths: list[str], max_line_bytes: int, not_text: dict[str, str], batch_rows: int = 10_000):
+    """(file, record, read_error) for each non-empty line of `paths`, read in Python (see
+    `text.lines`), and one line for each file of `not_text` (file -> why it is not text). A line
+    that is not UTF-8 comes whole, its undecodable bytes replaced by U+FFFD; a line longer than
+    `max_line_bytes` comes as its first characters."""
     import pyarrow as pa  # only for the few files DuckDB cannot read: a query starts without it
 
     schema = pa.schema([("file", pa.string()), ("record", pa.string()), ("read_error", pa.string())])
+    longer = too_long(max_line_bytes)
 
     def batches():
+        yield pa.record_batch([list(not_text), [None] * len(not_text), list(not_text.values())], schema=schema)
         for path in paths:
             records, errors = [], []
-            with storage.open_file(path) as handle:
-                for number, raw in enumerate(handle):
-                    line = raw.removeprefix(codecs.BOM_UTF8) if number == 0 else raw
-                    line = line.removesuffix(b"\n").removesuffix(b"\r")
-                    if not line:
-                        continue  # DuckDB reads no record from an empty line either
+            with text.open_text(path) as (stream, _):
+                for line, is_long in text.lines(stream, max_line_bytes, 4 * KEPT_CHARACTERS):
+                    if is_long:
+                        records.append(line.decode("utf-8", errors="replace")[:KEPT_CHARACTERS])
+                        errors.append(longer)
+                        continue
                     try:
                         records.append(line.decode("utf-8"))
                         errors.append(None)
@@ -301,29 +322,50 @@ def _python_lines(paths: list[str], batch_rows: int = 10_000):
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
-def _duckdb_misreads(path: str, chunk_bytes: int = 8 << 20) -> bool:
-    """Whether DuckDB's line reader would split a line of the file where JSON Lines does not: at a
-    CR that no LF follows (but one ending the file), or at the reader's delimiter."""
+def _reads_natively(path: str, longest: int, chunk_bytes: int = 8 << 20) -> bool:
+    """Whether DuckDB's line reader reads the file as JSON Lines does: its name says whether it
+    is gzip (.gz), and it holds no line longer than `longest` bytes, no CR that no LF follows (but
+    one ending the file) and not the reader's delimiter. Raises text.NotText."""
     delimiter = DELIMITER.encode()
-    tail = b""  # the end of the previous chunk, for a match across chunks
-    with storage.open_file(path) as handle:
-        while chunk := handle.read(chunk_bytes):
-            data = tail + chunk
-            # Most files hold neither character: a search for one byte (memchr) tells, fast.
-            if data.find(delimiter[:1]) >= 0 and data.find(delimiter) >= 0:
-                return True
-            if data.find(b"\r") >= 0 and LONE_CR.search(data):
-                return True
-            tail = data[-len(delimiter):]
-    return False  # a CR ending the file is no line break
+    tail, line = b"", 0  # the end of the previous chunk, for a match across chunks; bytes since its last LF
+    with text.open_text(path) as (stream, compressed):
+        native = compressed == path.endswith(".gz") and not path.endswith(".zst")
+        while chunk := stream.read(chunk_bytes):
+            if native:
+                data = tail + chunk
+                # Most files hold neither character: a search for one byte (memchr) tells, fast.
+                if (data.find(delimiter[:1]) >= 0 and data.find(delimiter) >= 0
+                        or data.find(b"\r") >= 0 and LONE_CR.search(data)):
+                    native = False
+                tail = data[-len(delimiter):]
+                line = _line_after(chunk, line, longest)
+                native = native and line >= 0
+            elif not compressed:
+                break  # a compressed file is read to its end: a broken stream shows only there
+    return native
+
+
+def _line_after(chunk: bytes, line: int, longest: int) -> int:
+    """The bytes after the last LF of `chunk` (with the `line` bytes before it when it holds
+    none), or -1 if a line it ends or holds is longer than `longest` bytes."""
+    at = chunk.find(b"\n")
+    if at < 0:
+        return line + len(chunk) if line + len(chunk) <= longest else -1
+    if line + at > longest:
+        return -1
+    while at + longest + 1 < len(chunk):  # the next LF must come within longest + 1 bytes
+        at = chunk.rfind(b"\n", at + 1, at + longest + 2)  # the last one there: few steps
+        if at < 0:
+            return -1
+    return len(chunk) - 1 - chunk.rfind(b"\n")
 
 
 def _is_utf8(path: str) -> bool:
     """Whether the file is UTF-8 throughout (read in chunks)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        with storage.open_file(path) as handle:
-            while chunk := handle.read(1 << 20):
+        with text.open_text(path) as (stream, _):
+            while chunk := stream.read(1 << 20):
                 decoder.decode(chunk)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:

@@ -16,13 +16,16 @@ from pathlib import Path
 import sqlglot
 
 from ..contract import Source
-from ..landing import validated_sql
+from ..landing import KEPT_CHARACTERS, NOT_UTF8, too_long, validated_sql
 from ..storage import files as storage
+from ..storage import text
 from . import EngineUnavailable, megabytes, resolved_memory_limit
 from .common import Inputs
 
 SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean"}
 S3A = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+# Hadoop decompresses a file by its name's suffix (and fails on a file that is not so compressed)
+HADOOP_CODEC_SUFFIXES = (".gz", ".bz2", ".deflate", ".snappy", ".lz4", ".zst")
 
 
 def to_spark(sql: str) -> str:
@@ -137,27 +140,50 @@ class SparkEngine:
                 if view.isTemporary:
                     self.session.catalog.dropTempView(view.name)
 
-    def parse_landing(self, source: Source, files: list[str], out_dir: str) -> list[str]:
-        """Read and validate every line of `files`; write (file, record, reason, typed columns)."""
+    def parse_landing(self, source: Source, files: list[str], out_dir: str,
+                      max_line_bytes: int) -> tuple[list[str], dict[str, str]]:
+        """Read and validate every line of `files`; write (file, record, reason, typed columns).
+        Return the files written, and why each file that is not text is not.
+
+        Spark reads the files whose name says how they are compressed; Python, on the driver,
+        the few others (see `python_lines`). A file that is not text is one quarantined line."""
         from pyspark.sql import functions as F
 
+        from .duckdb import python_lines
+
         self._reach(*files)
-        schema = _lines_schema(source)
-        if files:
-            raw = self.spark.read.format("text").option("lineSep", "\n").load(files).select(
-                F.input_file_name().alias("file"), F.col("value").cast("binary").alias("bytes")
-            )
-            text = F.decode("bytes", "UTF-8")
+        native, others, not_text = [], [], {}
+        for path in files:
+            try:
+                compressed = text.check(path)
+            except text.NotText as error:
+                not_text[path] = str(error)
+                continue
+            named_right = path.endswith(".gz") if compressed else not path.endswith(HADOOP_CODEC_SUFFIXES)
+            (native if named_right else others).append(path)
+        lines = None
+        if native:
+            raw = self.spark.read.format("text").option("lineSep", "\n").load(native).select(
+                _location(F.input_file_name()).alias("file"), F.col("value").cast("binary").alias("bytes"))
+            decoded = F.decode("bytes", "UTF-8")
+            is_long = F.expr("length(bytes) - IF(right(bytes, 1) = X'0D', 1, 0)") > max_line_bytes  # CRLF: CR off
             lines = raw.select(
                 "file",
-                F.regexp_replace(text, "^\ufeff|\r\\z", "").alias("record"),  # a line ends at LF, or CRLF
-                F.when(F.encode(text, "UTF-8") != F.col("bytes"), F.lit("not valid UTF-8")).alias("read_error"),
+                F.when(is_long, F.substring(decoded, 1, KEPT_CHARACTERS))  # a line ends at LF, or CRLF
+                .otherwise(F.regexp_replace(decoded, "^\ufeff|\r\\z", "")).alias("record"),
+                F.when(is_long, F.lit(too_long(max_line_bytes)))
+                .when(F.encode(decoded, "UTF-8") != F.col("bytes"), F.lit(NOT_UTF8)).alias("read_error"),
             ).where("record != ''")
-            tokenized = lines.mapInArrow(_tokenizer(source), schema)
-        else:
-            tokenized = self.spark.createDataFrame([], schema)
+        if others or not_text:
+            read = python_lines(others, max_line_bytes, not_text).read_all()
+            frame = self.spark.createDataFrame(read.to_pandas(), "file string, record string, read_error string")
+            lines = frame if lines is None else lines.unionByName(frame)
+        schema = _lines_schema(source)
+        if lines is None:
+            lines = self.spark.createDataFrame([], "file string, record string, read_error string")
+        tokenized = lines.mapInArrow(_tokenizer(source), schema)
         tokenized.createOrReplaceTempView("lines")
-        return self._write(self.spark.sql(to_spark(validated_sql(source, "lines"))), out_dir)
+        return self._write(self.spark.sql(to_spark(validated_sql(source, "lines"))), out_dir), not_text
 
     def write(self, sql: str, inputs: Inputs, out_dir: str, parameters: dict | None = None) -> list[str]:
         """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files."""
@@ -184,6 +210,15 @@ class SparkEngine:
         self._reach(out_dir)
         frame.write.mode("errorifexists").parquet(out_dir)
         return [f.location for f in storage.list_files(out_dir, ".parquet") if storage.basename(f.location).startswith("part-")]
+
+
+def _location(uri):
+    """The location of a file Spark names by its URI (file:///a%20b, s3://bucket/key)."""
+    from pyspark.sql import functions as F
+
+    decoded = F.reflect(F.lit("java.net.URLDecoder"), F.lit("decode"), F.replace(uri, F.lit("+"), F.lit("%2B")),
+                        F.lit("UTF-8"))
+    return F.regexp_replace(decoded, "^file:(//)?", "")
 
 
 def _lines_schema(source: Source) -> str:

@@ -4,11 +4,13 @@ They live in the warehouse's private state, never the values themselves, and fil
 landing file on its way in, so an erased customer cannot come back with an old file.
 """
 
+import gzip
 import hashlib
 import json
 import re
+from contextlib import nullcontext
 
-from . import files
+from . import files, text
 from .warehouse import Warehouse
 
 # The field of each source that says whose line it is.
@@ -47,13 +49,19 @@ class Tombstones:
         return any(self._hash(v.lower()) in self.hashes or self._hash(v) in self.hashes for v in values)
 
     def copy(self, source: str, src: str, dst: str) -> int:
-        """Copy `src` to `dst` (whole, or not at all) without the erased lines; return how many
-        were left out."""
+        """Copy `src` to `dst` (whole, or not at all) without the erased lines, gzip-compressed if
+        `src` is; return how many were left out. A file that is not text is copied as it is."""
         removed = 0
-        with files.open_file(src) as reader, files.writer(dst) as writer:
-            for line in reader:
-                if self.hashes and line.strip() and self.erased(source, line.strip()):
-                    removed += 1
-                else:
-                    writer.write(line)
+        try:
+            with text.open_text(src) as (reader, compressed), files.writer(dst) as out:
+                # mtime 0: the same lines make the same bytes, which ingest tells apart by content
+                with gzip.GzipFile("", "wb", 6, out, mtime=0) if compressed else nullcontext(out) as writer:
+                    for line in reader:
+                        if self.hashes and line.strip() and self.erased(source, line.strip()):
+                            removed += 1
+                        else:
+                            writer.write(line)
+        except text.NotText:
+            files.copy(src, dst)
+            return 0
         return removed

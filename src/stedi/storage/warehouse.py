@@ -1,7 +1,8 @@
 """The warehouse: its root (a local folder or ``s3://bucket/prefix``), the landing zone's raw
 files, the salt, scratch space, the one-writer lock.
 
-Layout under the root (the seed's S3 layout): ``<source>/landing/*.json`` as received,
+Layout under the root (the seed's S3 layout): ``<source>/landing/`` the files as received (any
+name, at any depth; names starting with ``.`` or ``_`` are hidden, as in Spark and Hive),
 ``<source>/trusted/``, ``<source>/curated/`` Iceberg tables, ``catalog.db`` the embedded Iceberg
 catalog (local warehouses), ``_stedi/`` the project's private state (salt, bookmarks of ingested
 files, tombstones, scratch files, lock or lease).
@@ -24,6 +25,7 @@ from . import files, lease
 from .s3 import StorageError, settings
 
 GLOB_CHARACTERS = re.compile(r"[*?\[\]]")  # engines read landing paths as glob patterns
+LANDING_TABLE = "_table"  # the landing table's folder under <source>/landing/
 
 
 class WarehouseBusy(Exception):
@@ -54,8 +56,14 @@ class Warehouse:
     def landing_dir(self, source: str) -> str:
         return self.path(source, "landing")
 
-    def landing_files(self, source: str) -> list[str]:
-        return [f.location for f in files.list_files(self.landing_dir(source), ".json")]
+    def landing_files(self, source: str) -> dict[str, str]:
+        """The files of `source`'s landing zone by name (their path under ``<source>/landing/``)."""
+        return {name: info.location for name, info in _tree(self.landing_dir(source)) if not is_hidden(name)}
+
+    def hidden_landing_files(self, source: str) -> list[str]:
+        """The hidden files of `source`'s landing zone (but the landing table's), which are not read."""
+        return [info.location for name, info in _tree(self.landing_dir(source))
+                if is_hidden(name) and not name.startswith(f"{LANDING_TABLE}/")]
 
     def is_empty(self) -> bool:
         return not any(self.landing_files(source) for source in SOURCES)
@@ -70,7 +78,8 @@ class Warehouse:
         ETag on S3), is not even read.
         """
         source_dir = files.normalize(source_dir)
-        listed = {s: files.list_files(files.join(source_dir, s, "landing"), ".json", only_files=False) for s in SOURCES}
+        listed = {s: files.list_files(files.join(source_dir, s, "landing"), recursive=True, only_files=False)
+                  for s in SOURCES}
         if not any(listed.values()) and not any(_is_folder(files.join(source_dir, s, "landing")) for s in SOURCES):
             raise FileNotFoundError(f"{source_dir} has no customer/, accelerometer/ or step_trainer/ landing folder")
         seen_at = self.path("_stedi", "ingested.json")
@@ -79,10 +88,16 @@ class Warehouse:
         with tempfile.TemporaryDirectory() as local:
             for source in SOURCES:
                 held = {}  # size -> locations; only files of equal size are hashed and compared
-                for info in files.list_files(self.landing_dir(source), ".json"):
-                    held.setdefault(info.size, []).append(info.location)
+                for name, info in _tree(self.landing_dir(source)):
+                    if not is_hidden(name):
+                        held.setdefault(info.size, []).append(info.location)
                 new[source] = []
+                source_landing = files.join(source_dir, source, "landing")
                 for info in listed[source]:
+                    name = _name(source_landing, info.location)
+                    if is_hidden(name):
+                        skipped.append(f"{info.location} is hidden (a name starting with . or _): not read")
+                        continue
                     if not info.is_file:
                         skipped.append(f"{info.location} is not a file")
                         continue
@@ -90,7 +105,7 @@ class Warehouse:
                     if seen.get(info.location) == stamp:
                         continue
                     try:
-                        name = self._ingest_file(source, info, held, filtered, local)
+                        name = self._ingest_file(source, name, info, held, filtered, local)
                     except OSError as error:
                         skipped.append(f"{info.location} cannot be read ({error.strerror or error})")
                         continue
@@ -100,14 +115,16 @@ class Warehouse:
         files.write_bytes(seen_at, json.dumps(seen).encode())
         return new, skipped
 
-    def _ingest_file(self, source: str, info: files.FileInfo, held: dict, filtered, local: str) -> str | None:
-        """Place one source file in the landing zone unless it holds it already; its name or None."""
+    def _ingest_file(self, source: str, name: str, info: files.FileInfo, held: dict, filtered,
+                     local: str) -> str | None:
+        """Place the source file `name` (its path under the source's landing folder) in the landing
+        zone, at the same path, unless it holds it already; its name there or None."""
         candidate, size = info.location, info.size
         if filtered is not None:
             candidate = os.path.join(local, uuid.uuid4().hex)
             filtered(source, info.location, candidate)
             size = os.path.getsize(candidate)
-        name = GLOB_CHARACTERS.sub("_", files.basename(info.location))
+        name = GLOB_CHARACTERS.sub("-", name)
         target = files.join(self.landing_dir(source), name)
         same_size = held.get(size, [])
         target_exists = files.exists(target)
@@ -116,11 +133,13 @@ class Warehouse:
         if digest is not None and any(files.sha256(p) == digest for p in same_size):
             return None
         if target_exists:
-            stem, dot, suffix = name.rpartition(".")
-            target = files.join(self.landing_dir(source), f"{stem}-{digest[:12]}{dot}{suffix}")
+            folder, _, base = name.rpartition("/")
+            stem, dot, suffix = base.partition(".")
+            name = f"{folder}{'/' if folder else ''}{stem}-{digest[:12]}{dot}{suffix}"
+            target = files.join(self.landing_dir(source), name)
         files.copy(candidate, target)
         held.setdefault(size, []).append(target)
-        return files.basename(target)
+        return name
 
     def salt(self) -> str:
         """The per-warehouse secret behind pseudonymous keys (STEDI_SALT overrides the stored one)."""
@@ -184,6 +203,21 @@ def _writable(root: str):
         if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise
         raise StorageError(f"cannot write to {root}: {error.strerror.lower()}") from None
+
+
+def is_hidden(name: str) -> bool:
+    """Whether the path `name` has a part starting with . or _ (hidden, as Spark and Hive see it)."""
+    return any(part[:1] in "._" for part in name.split("/"))
+
+
+def _name(folder: str, location: str) -> str:
+    """The path of `location` under `folder`."""
+    return location[len(folder.rstrip("/")) + 1:]
+
+
+def _tree(folder: str) -> list[tuple[str, files.FileInfo]]:
+    """(path under `folder`, what it is) of every file under `folder`, at any depth."""
+    return [(_name(folder, info.location), info) for info in files.list_files(folder, recursive=True)]
 
 
 def _is_folder(location: str) -> bool:
