@@ -9,6 +9,7 @@ recording the fingerprint of the inputs they were built from so an unchanged reb
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,9 +24,9 @@ from sqlalchemy import event
 from sqlalchemy.exc import DatabaseError
 
 from ..schema import DATABASE, TABLES, Table
-from . import files
-from .s3 import StorageError, aws_endpoint, settings
+from . import embedded, files
 from .embedded import EMBEDDED_CATALOG, VERSION_HINT, write_version_hint
+from .s3 import StorageError, aws_endpoint, settings
 
 ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
 FINGERPRINT = "stedi.inputs"  # digest of what the table is built by (rule, contract, parameters)
@@ -80,7 +81,7 @@ def open_tables(root: str, catalog: str | None = None, database: str = DATABASE,
         if files.is_remote(root):
             raise StorageError("a warehouse on S3 keeps its tables in a catalog service: give --catalog glue "
                                "(or the name of a catalog configured for PyIceberg)")
-        if not create and not files.exists(files.join(root, EMBEDDED_CATALOG)):
+        if not create and embedded.catalog_file(root) is None:
             return None
         iceberg = _embedded_catalog(root, create)
         _relocate(iceberg, root, database)
@@ -106,10 +107,13 @@ class _EmbeddedCatalog(SqlCatalog):
 
 
 def _embedded_catalog(root: str, create: bool) -> SqlCatalog:
-    """The warehouse's SQL catalog, kept in SQLite beside the tables."""
+    """The warehouse's SQL catalog, kept in SQLite beside the tables (read-only where the
+    warehouse is, see `embedded.immutable`)."""
+    uri = f"sqlite:///{root}/{EMBEDDED_CATALOG}"
+    if not create and embedded.immutable(root):
+        uri = f"sqlite:///{Path(root, EMBEDDED_CATALOG).as_uri()}?mode=ro&immutable=1&uri=true"
     try:
-        catalog = _EmbeddedCatalog("stedi", uri=f"sqlite:///{root}/{EMBEDDED_CATALOG}", warehouse=f"file://{root}",
-                                   init_catalog_tables=str(create).lower())
+        catalog = _EmbeddedCatalog("stedi", uri=uri, warehouse=f"file://{root}", init_catalog_tables=str(create).lower())
     except DatabaseError as error:
         raise _unreadable(root, error) from None
     if create:

@@ -4,6 +4,7 @@ without PyIceberg: where each table's current metadata is, for readers that need
 hint, with which DuckDB's ``iceberg_scan`` reads a table's folder by itself."""
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -15,19 +16,35 @@ EMBEDDED_CATALOG = "catalog.db"  # the SQLite file of a local warehouse's catalo
 VERSION_HINT = "version-hint.text"  # in a table's metadata folder: the name of its current metadata file, less .metadata.json
 
 
+def catalog_file(root: str) -> Path | None:
+    """The catalog file of the local warehouse `root`; None if it has none."""
+    path = Path(root, EMBEDDED_CATALOG)
+    try:
+        return path if path.is_file() else None
+    except PermissionError:
+        raise StorageError(f"cannot read {root}: permission denied") from None
+
+
+def immutable(root: str) -> bool:
+    """Whether the catalog of `root` is read as a file that does not change. A reader of a catalog
+    in write-ahead-log mode writes a shared-memory file beside it, which it cannot in a folder it
+    may not write; so read, the catalog must hold every commit (no write-ahead log beside it)."""
+    return not os.access(root, os.W_OK) and not Path(root, f"{EMBEDDED_CATALOG}-wal").exists()
+
+
 def current_metadata(root: str, database: str) -> dict[str, str] | None:
     """Each table with a snapshot -> its current metadata file; None if the warehouse has no catalog."""
-    path = Path(root, EMBEDDED_CATALOG)
-    if not path.is_file():
+    path = catalog_file(root)
+    if path is None:
         return None
-    with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as catalog:
-        try:
+    try:
+        with sqlite3.connect(f"{path.as_uri()}?mode=ro{'&immutable=1' if immutable(root) else ''}", uri=True) as catalog:
             metadata = dict(catalog.execute(
                 "SELECT table_name, metadata_location FROM iceberg_tables WHERE table_namespace = ?", (database,)))
-        except sqlite3.DatabaseError as error:
-            if "no such table" in str(error):
-                return {}  # a reader before the first run has created the catalog's tables
-            raise StorageError(f"the catalog of {root} cannot be read: {error}") from None
+    except sqlite3.DatabaseError as error:
+        if "no such table" in str(error):
+            return {}  # a reader before the first run has created the catalog's tables
+        raise StorageError(f"the catalog of {root} cannot be read: {error}") from None
     if any(moved(root, name, location) for name, location in metadata.items()):
         from .catalog import open_tables  # (PyIceberg, only for a warehouse moved or copied since it was last opened)
 
