@@ -14,6 +14,7 @@ from conftest import write_landing
 
 from stedi import generate, run
 from stedi.cli import main
+from stedi.storage import catalog as store
 from stedi.storage import embedded
 
 
@@ -251,6 +252,7 @@ def withheld(warehouse, tmp_path):
     given back after the test."""
     copy = tmp_path / "wh"
     shutil.copytree(warehouse, copy)
+    store.open_tables(str(copy), create=False)  # a copy re-points its tables to itself once, which writes
     yield copy, lambda *modes: subprocess.run(["chmod", *modes, str(copy)], check=True)
     subprocess.run(["chmod", "-R", "u+rwX", str(copy)], check=True)
 
