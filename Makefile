@@ -13,8 +13,8 @@ run: setup  ## build the lakehouse in ./lakehouse (the built-in sample on a fres
 test: setup-dev  ## run the test suite
 	$(BIN)/python -m pytest
 
-bench: setup-dev  ## print speed and memory figures
-	$(BIN)/python benchmarks/bench.py
+bench: setup-dev  ## print speed and memory figures, write benchmarks/results.json and the README's table
+	$(BIN)/python benchmarks/bench.py --json benchmarks/results.json --readme README.md
 
 setup: $(BIN)/.core
 setup-spark: $(BIN)/.spark  ## pyspark and the S3A jars (jars/pom.xml) for --engine spark

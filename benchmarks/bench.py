@@ -1,23 +1,30 @@
 """Speed and memory figures for `stedi run`, per scale and engine. Prints figures, asserts nothing.
 
-    .venv/bin/python benchmarks/bench.py [--scales 1200,12000,120000] [--engines duckdb,spark]
-                                         [--repeat 1] [--out DIR]
+    .venv/bin/python benchmarks/bench.py [--duckdb 60000,360000] [--spark 12000,120000]
+                                         [--repeat 1] [--out DIR] [--json FILE [--readme FILE]]
+    .venv/bin/python benchmarks/bench.py --render FILE --readme README.md
 
 For each scale (a customer count) it generates landing data once, then measures in fresh
 subprocesses: a bare DuckDB read of the accelerometer landing JSON (what any pipeline pays to read
-its input), the floor (`floor.py`: the table rules alone on the DuckDB engine), and for each engine
-a full `stedi run` into a fresh warehouse, a no-op rerun on the unchanged warehouse, and a rerun
-after ~1% more accelerometer data lands in the source folder as a new file.
+its input), and for each engine given that scale the floor (`floor.py --engine E`: the table rules
+as a plain script on that engine), a full `stedi run` into a fresh warehouse, a no-op rerun on the
+unchanged warehouse, and a rerun after ~1% more accelerometer data lands in the source folder as a
+new file. The floor must build as many machine_learning_curated rows as the full run (the same
+rules): a MISMATCH line says when it does not.
 Wall seconds, and peak RSS and CPU seconds of the whole process tree (the Spark JVM and its Python
 workers are children of `stedi`), sampled every 50 ms from /proc. Each measurement waits (up to 2
 minutes) for other processes to leave the CPUs idle, and reports how busy they kept them anyway.
 With --repeat N every figure is the median.
 
-Progress goes to stderr, figures to stdout. Data and warehouses go under --out (kept, and the
-generated data reused by a later run with the same --out) or a temporary folder (removed).
+Progress goes to stderr, figures to stdout, and with --json to a JSON file (with the machine's
+load average before and after); --readme then rewrites the table between the README's
+`<!-- bench -->` markers from that JSON (--render FILE does only that). Data and warehouses go
+under --out (kept, and the generated data reused by a later run with the same --out) or a
+temporary folder (removed).
 """
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -43,7 +50,8 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CPUS = os.cpu_count()  # all CPUs, as /proc/stat counts them
 QUIET_LOAD = 0.1  # measure once other processes use less than this share of the CPUs...
-QUIET_WAIT = 120  # ...or after this many seconds of waiting
+QUIET_WAIT = 120  # ...or after this many seconds of waiting (--quiet-wait)
+ENGINES = ("duckdb", "spark")
 
 BARE_READ = """
 import sys, duckdb
@@ -85,8 +93,9 @@ class Scale:
 
 @dataclass
 class EngineFigures:
-    """Every repetition's measurements of one engine at one scale."""
+    """Every repetition's measurements of one engine at one scale: its floor and its stedi runs."""
 
+    floor: list[Measurement] = field(default_factory=list)
     full: list[Measurement] = field(default_factory=list)
     noop: list[Measurement] = field(default_factory=list)
     plus: list[Measurement] = field(default_factory=list)
@@ -97,24 +106,39 @@ def say(message: str) -> None:
 
 
 def main() -> None:
+    global QUIET_WAIT
     args = parse_args()
+    QUIET_WAIT = args.quiet_wait
+    if args.render:
+        render_readme(json.loads(Path(args.render).read_text()), Path(args.readme))
+        return
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="stedi-bench-"))
     root.mkdir(parents=True, exist_ok=True)
-    print(machine())
-    print(versions())
-    print(code_version())
+    results = {"measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), "versions": versions(),
+               "stedi": code_version(), "stedi_commit": git_describe(), "repeat": args.repeat,
+               "load_average_before": os.getloadavg(), "scales": []}
+    for key in ("machine", "versions", "stedi"):
+        print(results[key])
     print(f"repeat {args.repeat} (figures are medians); data and warehouses in {root}")
+    plan = {engine: getattr(args, engine) for engine in ENGINES}
     totals = {}
     try:
-        for customers in args.scales:
+        for customers in sorted(set(plan["duckdb"] + plan["spark"])):
             scale = prepare(root / f"customers-{customers}", customers)
             bare = [bare_read(scale.landing) for _ in range(args.repeat)]
-            floor = [floor_run(scale.landing, root) for _ in range(args.repeat)]
-            figures = {engine: bench_engine(engine, scale, root, args.repeat) for engine in args.engines}
+            figures = {engine: bench_engine(engine, scale, root, args.repeat)
+                       for engine in ENGINES if customers in plan[engine]}
             rows = bare_rows(bare[0])
-            print_scale(scale, rows, bare, floor, figures)
+            print_scale(scale, rows, bare, figures)
             sys.stdout.flush()
             totals[customers] = figures
+            results["scales"].append(scale_results(scale, rows, bare, figures))
+            results["load_average_after"] = os.getloadavg()
+            if args.json:  # after each scale, so that an interrupted run keeps what it measured
+                Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+                say(f"wrote {args.json}")
+                if args.readme:
+                    render_readme(results, Path(args.readme))
         print_engine_ratios(totals)
     finally:
         if not args.out:
@@ -123,16 +147,27 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scales", default="1200,12000,120000", type=_ints,
-                        help="customer counts, comma-separated (~84 accelerometer rows per customer)")
-    parser.add_argument("--engines", default="duckdb,spark", type=lambda s: s.split(","))
+    for engine, default in (("duckdb", "60000,360000"), ("spark", "12000,120000")):
+        parser.add_argument(f"--{engine}", default=default, type=_ints, metavar="SCALES",
+                            help=f"customer counts for the {engine} engine, comma-separated (~84 accelerometer "
+                                 f"rows per customer; default {default}; '' for none)")
     parser.add_argument("--repeat", default=1, type=int, help="runs per measurement; the median is reported")
     parser.add_argument("--out", metavar="DIR", help="keep data and warehouses here (default: a temporary folder)")
-    return parser.parse_args()
+    parser.add_argument("--json", metavar="FILE", help="write the figures as JSON to FILE")
+    parser.add_argument("--readme", metavar="FILE", help="rewrite FILE's table between <!-- bench --> markers")
+    parser.add_argument("--render", metavar="FILE", help="measure nothing: render the JSON FILE into --readme")
+    parser.add_argument("--quiet-wait", default=QUIET_WAIT, type=float, metavar="SECONDS",
+                        help=f"wait at most this long for a quiet machine before each measurement ({QUIET_WAIT})")
+    args = parser.parse_args()
+    if args.render and not args.readme:
+        parser.error("--render needs --readme")
+    if args.readme and not (args.json or args.render):
+        parser.error("--readme needs --json or --render")
+    return args
 
 
 def _ints(text: str) -> list[int]:
-    return [int(part) for part in text.split(",")]
+    return [int(part) for part in text.split(",") if part]
 
 
 def machine() -> str:
@@ -161,10 +196,15 @@ def versions() -> str:
 
 def code_version() -> str:
     """One line: where the `stedi` measured lives, its commit and whether it has uncommitted changes."""
+    return f"stedi: {Path(stedi.__file__).resolve().parent}, git {git_describe()}"
+
+
+def git_describe() -> str:
+    """The commit of the `stedi` measured, `-dirty` if its tree has uncommitted changes."""
     package = Path(stedi.__file__).resolve().parent
     described = subprocess.run(["git", "-C", str(package), "describe", "--always", "--dirty"],
                                capture_output=True, text=True).stdout.strip()
-    return f"stedi: {package}, git {described or 'unknown'}"
+    return described or "unknown"
 
 
 def prepare(folder: Path, customers: int) -> Scale:
@@ -249,16 +289,17 @@ def bare_read(landing: Path) -> Measurement:
     return result
 
 
-def floor_run(landing: Path, root: Path) -> Measurement:
-    """The table rules alone on the DuckDB engine (`floor.py`), in a fresh process."""
-    out = root / "floor"
+def floor_run(engine: str, landing: Path, root: Path) -> Measurement:
+    """The table rules as a plain script on `engine` (`floor.py`), in a fresh process."""
+    out = root / f"floor-{engine}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     try:
-        result = measure_script("floor", str(Path(__file__).with_name("floor.py")), str(landing), str(out))
+        result = measure_script(f"{engine} floor", str(Path(__file__).with_name("floor.py")), "--engine", engine,
+                                str(landing), str(out))
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    say(f"floor: {result.wall:.2f} s; " + "; ".join(line for _, line in result.stdout))
+    say(f"{engine} floor: {result.wall:.2f} s; " + "; ".join(line for _, line in result.stdout))
     return result
 
 
@@ -268,9 +309,11 @@ def bare_rows(result: Measurement) -> int:
 
 
 def bench_engine(engine: str, scale: Scale, root: Path, repeat: int) -> EngineFigures:
-    """Full run into a fresh warehouse, no-op rerun, +1% rerun; `repeat` times, each in a fresh warehouse."""
+    """The floor, then a full run into a fresh warehouse, a no-op rerun and a +1% rerun; `repeat` times."""
     figures = EngineFigures()
     for n in range(repeat):
+        say(f"{scale.customers} customers, {engine} floor {n + 1}/{repeat}")
+        figures.floor.append(floor_run(engine, scale.landing, root))
         warehouse = root / f"warehouse-{engine}"
         shutil.rmtree(warehouse, ignore_errors=True)
         for kind in ("full", "noop", "plus"):
@@ -280,7 +323,25 @@ def bench_engine(engine: str, scale: Scale, root: Path, repeat: int) -> EngineFi
             report_run(result)
             getattr(figures, kind).append(result)
         shutil.rmtree(warehouse, ignore_errors=True)  # a warehouse holds a copy of the landing data
+    check_same_rows(engine, figures)
     return figures
+
+
+def check_same_rows(engine: str, figures: EngineFigures) -> None:
+    """Say loudly (stdout and stderr) when the floor and the full run built different machine_learning_curated."""
+    floor, full = ml_rows(figures.floor[-1]), ml_rows(figures.full[-1])
+    if floor is None or floor != full:
+        message = (f"MISMATCH: {engine} floor built {floor} machine_learning_curated rows, stedi run {full}: "
+                   f"they do not run the same rules, and the ratio to the floor means nothing")
+        print(f"\n!!!!! {message} !!!!!\n", flush=True)
+        say(message)
+
+
+def ml_rows(result: Measurement) -> int | None:
+    """The machine_learning_curated row count in a floor's step line or a run's table listing."""
+    found = [m[1] for _, line in result.stdout
+             if (m := re.match(r"machine_learning_curated(?::\s+\S+ s,|\s+curated)\s+(\d+)", line))]
+    return int(found[-1]) if found else None
 
 
 def stedi_run(engine: str, source: Path, warehouse: Path) -> list[str]:
@@ -411,35 +472,64 @@ def stages(result: Measurement) -> list[tuple[str, float]]:
     return [(name, end - start) for (start, name), (end, _) in zip(marks, marks[1:])]
 
 
-def print_scale(scale: Scale, rows: int, bare: list[Measurement], floor: list[Measurement],
-                figures: dict[str, EngineFigures]) -> None:
+def summary(runs: list[Measurement]) -> dict:
+    """Median wall seconds, peak RSS (MB) and CPU seconds of `runs`, the most of the CPUs others kept busy."""
+    return {"wall_s": round(median(m.wall for m in runs), 2),
+            "peak_rss_mb": round(median(m.peak_rss for m in runs) / 2**20),
+            "cpu_s": round(median(m.cpu for m in runs), 1),
+            "others": round(max(m.others for m in runs), 2),
+            "failed": any(m.returncode for m in runs)}
+
+
+def scale_results(scale: Scale, rows: int, bare: list[Measurement], figures: dict[str, EngineFigures]) -> dict:
+    """One scale's figures, as the JSON holds and the tables show them."""
+    bare_wall = median(m.wall for m in bare)
+    engines = {}
+    for engine, f in figures.items():
+        full, floor = summary(f.full), summary(f.floor)
+        engines[engine] = {
+            "floor": floor | {"ml_rows": ml_rows(f.floor[-1])},
+            "full": full | {"ml_rows": ml_rows(f.full[-1]), "rows_per_s": round(rows / full["wall_s"])},
+            "noop": summary(f.noop) | {"commits": committed(f.noop[-1])},
+            "plus": summary(f.plus) | {"commits": committed(f.plus[-1])},
+            "x_bare_read": round(full["wall_s"] / bare_wall, 2),
+            "x_floor": round(full["wall_s"] / floor["wall_s"], 2),
+            "same_rows_as_floor": ml_rows(f.floor[-1]) == ml_rows(f.full[-1]),
+        }
+    return {"customers": scale.customers, "accelerometer_rows": rows, "plus_rows": scale.extra_rows,
+            "bare_read": summary(bare), "engines": engines}
+
+
+def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[str, EngineFigures]) -> None:
     """The table of one scale, and the stage timings of each engine's full, no-op and +1% runs."""
-    bare_wall, floor_wall = median(m.wall for m in bare), median(m.wall for m in floor)
+    results = scale_results(scale, rows, bare, figures)
+    bare_read = results["bare_read"]
     print()
     print(f"== {scale.customers} customers: {rows:,} accelerometer rows in the full run, "
           f"+{scale.extra_rows:,} in the +1% run ==")
-    print(f"bare DuckDB read of the accelerometer JSON: {bare_wall:.2f} s ({rows / bare_wall:,.0f} rows/s, "
-          f"peak RSS {median(m.peak_rss for m in bare) / 2**20:.0f} MB, CPU {median(m.cpu for m in bare):.1f} s, "
-          f"others {max(m.others for m in bare):.0%})")
-    print(f"floor, the table rules alone (floor.py): {floor_wall:.2f} s = {floor_wall / bare_wall:.1f}x the bare read "
-          f"(peak RSS {median(m.peak_rss for m in floor) / 2**20:.0f} MB, others {max(m.others for m in floor):.0%})")
-    header = ["engine", "acc rows", "wall s", "rows/s", "peak RSS MB", "CPU s", "x bare read", "x floor",
-              "no-op s", "no-op commits", "+1% s", "+1%/full", "+1% commits", "others %"]
+    print(f"bare DuckDB read of the accelerometer JSON: {bare_read['wall_s']:.2f} s "
+          f"({rows / bare_read['wall_s']:,.0f} rows/s, peak RSS {bare_read['peak_rss_mb']} MB, "
+          f"CPU {bare_read['cpu_s']:.1f} s, others {bare_read['others']:.0%})")
+    header = ["engine", "wall s", "rows/s", "peak RSS MB", "CPU s", "x bare read", "floor s", "floor MB",
+              "floor CPU s", "x floor", "ML rows", "floor ML rows", "no-op s", "no-op commits", "+1% s", "+1%/full",
+              "+1% commits", "others %"]
     table = []
-    for engine, f in figures.items():
-        wall = median(m.wall for m in f.full)
-        plus = median(m.wall for m in f.plus)
-        failed = any(m.returncode for m in f.full + f.noop + f.plus)
+    for engine, e in results["engines"].items():
+        full, floor, noop, plus = e["full"], e["floor"], e["noop"], e["plus"]
+        failed = full["failed"] or noop["failed"] or plus["failed"]
         table.append([
-            engine + (" (FAILED)" if failed else ""), f"{rows:,}", f"{wall:.2f}", f"{rows / wall:,.0f}",
-            f"{median(m.peak_rss for m in f.full) / 2**20:.0f}", f"{median(m.cpu for m in f.full):.1f}",
-            f"{wall / bare_wall:.1f}", f"{wall / floor_wall:.1f}", f"{median(m.wall for m in f.noop):.2f}", committed(f.noop[-1]),
-            f"{plus:.2f}", f"{plus / wall:.2f}", committed(f.plus[-1]),
-            f"{max(m.others for m in f.full + f.noop + f.plus):.0%}",
+            engine + (" (FAILED)" if failed else ""), f"{full['wall_s']:.2f}", f"{full['rows_per_s']:,}",
+            f"{full['peak_rss_mb']}", f"{full['cpu_s']:.1f}", f"{e['x_bare_read']:.1f}", f"{floor['wall_s']:.2f}",
+            f"{floor['peak_rss_mb']}", f"{floor['cpu_s']:.1f}", f"{e['x_floor']:.2f}", f"{full['ml_rows']}",
+            f"{floor['ml_rows']}" + ("" if e["same_rows_as_floor"] else " MISMATCH"),
+            f"{noop['wall_s']:.2f}", noop["commits"], f"{plus['wall_s']:.2f}",
+            f"{plus['wall_s'] / full['wall_s']:.2f}", plus["commits"],
+            f"{max(floor['others'], full['others'], noop['others'], plus['others']):.0%}",
         ])
     print_rows(header, table)
-    print("(CPU s: the full run's process tree; others %: the most of the CPUs other processes used during "
-          "any run of the row)")
+    print("(peak RSS and CPU s: the whole process tree of the full run, the Spark JVM included; floor: "
+          "floor.py on the same engine; others %: the most of the CPUs other processes used during any "
+          "measurement of the row)")
     print()
     print("stages (s) of the median run of each kind:")
     columns = {f"{engine} {kind}": stages(median_run(getattr(f, kind)))
@@ -455,6 +545,33 @@ def print_scale(scale: Scale, rows: int, bare: list[Measurement], floor: list[Me
     print_rows(["stage"] + list(columns), table)
 
 
+def render_readme(results: dict, readme: Path) -> None:
+    """Rewrite the table between `<!-- bench -->` and `<!-- /bench -->` in `readme` from `results`."""
+    lines = ["| customers | accelerometer rows | engine | wall s | rows/s | peak RSS (tree) | x bare read "
+             "| plain script s | x plain script | CPU s | x plain script's CPU | no-op rerun s | +1% run / full "
+             "| others % |",
+             "| " + " | ".join(["---"] * 14) + " |"]
+    for scale in results["scales"]:
+        for engine, e in scale["engines"].items():
+            full, floor = e["full"], e["floor"]
+            others = max(e[kind]["others"] for kind in ("floor", "full", "noop", "plus"))
+            lines.append(
+                f"| {scale['customers']:,} | {scale['accelerometer_rows']:,} | {engine}"
+                f"{' (FAILED)' if full['failed'] else ''} | {full['wall_s']:.1f} | {full['rows_per_s']:,} "
+                f"| {full['peak_rss_mb']:,} MB | {e['x_bare_read']:.1f} | {floor['wall_s']:.1f} "
+                f"| {e['x_floor']:.2f}{'' if e['same_rows_as_floor'] else ' (MISMATCH)'} "
+                f"| {full['cpu_s']:.1f} | {full['cpu_s'] / floor['cpu_s']:.2f} | {e['noop']['wall_s']:.1f} | {e['plus']['wall_s'] / full['wall_s']:.2f} | {others:.0%} |")
+    before, after = results["load_average_before"], results["load_average_after"]
+    lines += ["", f"Measured {results['measured']} at stedi commit {results['stedi_commit']} "
+                  f"(repeat {results['repeat']}, the median), load average (1, 5, 15 min) "
+                  f"{', '.join(f'{x:.1f}' for x in before)} before and {', '.join(f'{x:.1f}' for x in after)} after; "
+                  f"{results['machine'].removeprefix('machine: ')}; {results['versions'].removeprefix('versions: ')}."]
+    text = readme.read_text()
+    begin, end = text.index("<!-- bench -->\n") + len("<!-- bench -->\n"), text.index("<!-- /bench -->")
+    readme.write_text(text[:begin] + "\n".join(lines) + "\n" + text[end:])
+    say(f"rewrote the table in {readme}")
+
+
 def _stage_seconds(timings: list[tuple[str, float]], name: str) -> str:
     return next((f"{seconds:.2f}" for stage, seconds in timings if stage == name), "-")
 
@@ -465,13 +582,14 @@ def median_run(runs: list[Measurement]) -> Measurement:
 
 
 def print_engine_ratios(totals: dict[int, dict[str, EngineFigures]]) -> None:
-    """Per scale, DuckDB time over Spark time for the full, no-op and +1% runs."""
-    if not all({"duckdb", "spark"} <= figures.keys() for figures in totals.values()):
+    """Per scale both engines ran, DuckDB time over Spark time for the full, no-op and +1% runs."""
+    both = {customers: figures for customers, figures in totals.items() if len(figures) == 2}
+    if not both:
         return
     print()
     print("DuckDB / Spark wall time (below 1: DuckDB faster)")
     table = []
-    for customers, figures in totals.items():
+    for customers, figures in both.items():
         duck, spark = figures["duckdb"], figures["spark"]
         table.append([f"{customers}"] + [
             f"{median(m.wall for m in getattr(duck, kind)) / median(m.wall for m in getattr(spark, kind)):.2f}"

@@ -3,6 +3,8 @@
 import csv
 import io
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from conftest import write_landing
 
 from stedi import generate, run
 from stedi.cli import main
+from stedi.storage import embedded
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +230,78 @@ def test_a_warehouse_whose_catalog_cannot_be_read_is_one_sentence_for_every_comm
     assert main([*command, "--warehouse", str(tmp_path / "wh")]) == 1
     err = capsys.readouterr().err
     assert err == f"error: the catalog of {tmp_path / 'wh'} cannot be read: file is not a database\n"
+
+
+@pytest.fixture(scope="module")
+def unprivileged() -> list[str]:
+    """The command prefix under which file permissions apply: none for a user; for root, which
+    bypasses them, setpriv without the capabilities that do (the same user, so the interpreter
+    stays readable wherever it is installed)."""
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    if shutil.which("setpriv") is None or subprocess.run([*prefix, "true"]).returncode != 0:
+        pytest.skip("running as root, and setpriv cannot drop the capabilities that bypass file permissions")
+    return prefix
+
+
+@pytest.fixture
+def withheld(warehouse, tmp_path):
+    """A copy of the warehouse, and a function that takes permissions away from it (`chmod` modes);
+    given back after the test."""
+    copy = tmp_path / "wh"
+    shutil.copytree(warehouse, copy)
+    yield copy, lambda *modes: subprocess.run(["chmod", *modes, str(copy)], check=True)
+    subprocess.run(["chmod", "-R", "u+rwX", str(copy)], check=True)
+
+
+def stedi_as(prefix: list[str], *args) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "stedi.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("command, out", [(["query", "SELECT email FROM customer_trusted"], "a@x.com"),
+                                          (["tables"], "customer_trusted"), (["history", "customer_trusted"], "append")])
+def test_a_read_only_warehouse_answers_every_read(unprivileged, withheld, command, out):
+    copy, withhold = withheld
+    withhold("-R", "a-w")
+    done = stedi_as(unprivileged, *command, "--warehouse", str(copy))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert out in done.stdout
+
+
+@pytest.mark.parametrize("command", [["run"], ["forget", "a@x.com"], ["vacuum"]])
+def test_a_read_only_warehouse_refuses_every_write_in_one_sentence(unprivileged, withheld, command):
+    copy, withhold = withheld
+    withhold("-R", "a-w")
+    done = stedi_as(unprivileged, *command, "--quiet", "--warehouse", str(copy))
+    assert (done.returncode, done.stderr) == (1, f"error: cannot write to {copy}: permission denied\n")
+
+
+@pytest.mark.parametrize("command", [["query", "SELECT 1"], ["tables"], ["history", "customer_trusted"],
+                                     ["run", "--quiet"], ["forget", "--quiet", "a@x.com"], ["vacuum", "--quiet"]])
+def test_an_unreadable_warehouse_is_one_sentence_for_every_command(unprivileged, withheld, command):
+    copy, withhold = withheld
+    withhold("a-rwx")
+    done = stedi_as(unprivileged, *command, "--warehouse", str(copy))
+    verb = "write to" if command[0] == "run" else "read"
+    assert (done.returncode, done.stderr) == (1, f"error: cannot {verb} {copy}: permission denied\n")
+
+
+@pytest.mark.parametrize("command", [["query", "SELECT 1"], ["tables"], ["run", "--quiet"]])
+def test_a_warehouse_whose_files_cannot_be_read_is_one_sentence(unprivileged, withheld, command):
+    copy, withhold = withheld
+    withhold("-R", "a-r")
+    done = stedi_as(unprivileged, *command, "--warehouse", str(copy))
+    assert (done.returncode, done.stderr) == (1, f"error: the catalog of {copy} cannot be read: "
+                                                 "unable to open database file\n")
+
+
+@pytest.mark.parametrize("command", [["query", "SELECT 1"], ["tables"]])
+def test_a_table_file_that_cannot_be_read_is_one_sentence(unprivileged, tmp_path, command):
+    landing = write_landing(tmp_path / "in", customer=[{"email": "a@x.com", "lastUpdateDate": 1}])
+    assert main(["run", "--quiet", "--source", str(landing), "--warehouse", str(tmp_path / "wh")]) == 0
+    metadata = embedded.current_metadata(str(tmp_path / "wh"), "stedi")["customer_landing"]
+    os.chmod(metadata, 0)
+    done = stedi_as(unprivileged, *command, "--warehouse", str(tmp_path / "wh"))
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and metadata in done.stderr and done.stderr.count("\n") == 1

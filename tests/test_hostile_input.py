@@ -20,7 +20,6 @@ negative count, and a rerun must commit nothing.
 Example tests cover the rest: a lone CR inside a line, lines the CSV reader rejects or splits
 (invalid UTF-8 after empty lines or over 10 kB, the reader's delimiter), lines over the reader's
 line limit, file names that are glob patterns or need quoting, landing paths that cannot be read.
-Those that fail today are marked xfail(strict=True) with the bug.
 """
 
 import codecs
@@ -532,10 +531,6 @@ def short(value, limit: int = 160) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-def unsigned_zeros(row: tuple) -> tuple:
-    return tuple(0.0 if isinstance(v, float) and v == 0 else v for v in row)
-
-
 def check(warehouse: str, landing: dict[str, list[LandingFile]]) -> None:
     con = connect_tables(warehouse)  # one reader for every table (query() opens the catalog each time)
     quarantine = con.execute("SELECT source, file, record, reason FROM quarantine").fetchall()
@@ -549,9 +544,8 @@ def check(warehouse: str, landing: dict[str, list[LandingFile]]) -> None:
         assert {file for file, _, _ in held} <= {file for file, _ in lines}, "a quarantined line names a wrong file"
 
         problems = []
-        # The sign of a zero is compared by test_the_sign_of_zero_survives, which fails today.
-        expected_rows = Counter(repr(unsigned_zeros(line.row)) for _, line in lines if line.row is not None)
-        landed_rows = Counter(repr(unsigned_zeros(row)) for row in kept)
+        expected_rows = Counter(repr(line.row) for _, line in lines if line.row is not None)
+        landed_rows = Counter(repr(row) for row in kept)
         problems += [f"missing from {source}_landing: {short(r)}" for r in expected_rows - landed_rows]
         problems += [f"unexpected in {source}_landing: {short(r)}" for r in landed_rows - expected_rows]
         left = Counter(held)
@@ -643,9 +637,6 @@ def test_a_whitespace_line_after_a_bom_is_quarantined_without_the_bom(tmp_path):
     assert quarantined(wh) == [("accelerometer/landing/a.json", " \t", NOT_OBJECT)]
 
 
-@pytest.mark.xfail(strict=True, reason="engines/duckdb.py DuckDBEngine.write: DuckDB's Parquet writer (1.5.5) puts "
-                                       "-0.0 and 0.0 in one dictionary entry when it dictionary-encodes a DOUBLE "
-                                       "column, so every zero of the column takes the sign of the first")
 @pytest.mark.parametrize("first", ["-0.0", "0"])
 def test_the_sign_of_zero_survives(tmp_path, first):
     zeros = [first, "0", "-0.0", "0.0", "-0.0"]

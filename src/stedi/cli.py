@@ -63,6 +63,8 @@ def _sentence(error: Exception) -> str | None:
     if isinstance(error, (QueryError, WarehouseBusy, CheckFailed, RunStopped, EngineUnavailable, StorageError,
                           DeployError, ValueError, FileNotFoundError)):
         return str(error)
+    if isinstance(error, PermissionError):  # a file of the warehouse the user may not read or write
+        return f"cannot access {error.filename}: permission denied" if error.filename else error.strerror
     return None
 
 

@@ -59,22 +59,19 @@ def connect_tables(warehouse: str, catalog: str | None = None, database: str = D
     scans = _embedded_scans(con, root, database) if local else _catalog_scans(con, root, catalog, database)
     for name, table in TABLES.items():
         empty = "SELECT " + ", ".join(f"NULL::{t} AS {quote(c)}" for c, t in table.columns) + " WHERE false"
-        con.execute(f"CREATE VIEW {name} AS {scans[name][0] if name in scans else empty}")
+        con.execute(f"CREATE VIEW {name} AS {scans.get(name, empty)}")
         con.execute(f"CREATE VIEW {quote(database)}.{name} AS SELECT * FROM main.{name}")
     # Sandboxed: the tables' folders are the only ones a query can read (not the salt, not the raw
     # landing files, not any other file of the machine or the bucket); no extension can be loaded.
-    # (Those the catalog names too: a copied warehouse's tables still keep files where they were.)
-    folders = {files.join(root, table.location) for table in TABLES.values()} | {f for _, f in scans.values()}
+    folders = {files.join(root, table.location) for table in TABLES.values()}
     con.execute(f"SET allowed_directories = [{', '.join(literal(f + '/') for f in sorted(folders))}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
 
 
-def _catalog_scans(con: duckdb.DuckDBPyConnection, root: str, catalog: str | None, database: str
-                   ) -> dict[str, tuple[str, str]]:
-    """A query of each table's current data files, through PyIceberg (any catalog), and the
-    table's folder."""
+def _catalog_scans(con: duckdb.DuckDBPyConnection, root: str, catalog: str | None, database: str) -> dict[str, str]:
+    """A query of each table's current data files, through PyIceberg (any catalog)."""
     from .storage import catalog as ice
 
     store = open_warehouse(root, catalog, database)
@@ -84,21 +81,19 @@ def _catalog_scans(con: duckdb.DuckDBPyConnection, root: str, catalog: str | Non
         data = ice.data_files(iceberg) if iceberg is not None else []
         if data:
             reach(con, data)
-            scans[name] = (f"SELECT * FROM read_parquet([{', '.join(map(literal, data))}])",
-                           iceberg.location().removeprefix("file://"))
+            scans[name] = f"SELECT * FROM read_parquet([{', '.join(map(literal, data))}])"
     return scans
 
 
-def _embedded_scans(con: duckdb.DuckDBPyConnection, root: str, database: str) -> dict[str, tuple[str, str]]:
+def _embedded_scans(con: duckdb.DuckDBPyConnection, root: str, database: str) -> dict[str, str]:
     """A query of each table's current snapshot in the local warehouse's embedded catalog, by
-    DuckDB's iceberg extension (a table without a snapshot has none), and the table's folder."""
+    DuckDB's iceberg extension (a table without a snapshot has none)."""
     current = embedded.current_metadata(root, database)
     if current is None:
         raise QueryError(f"{root} is not a stedi warehouse yet; run `stedi run --warehouse {root}` first")
     if current:
         _load_iceberg(con)
-    return {name: (f"SELECT * FROM iceberg_scan({literal(location)})", location.rsplit("/metadata/", 1)[0])
-            for name, location in current.items()}
+    return {name: f"SELECT * FROM iceberg_scan({literal(location)})" for name, location in current.items()}
 
 
 def _load_iceberg(con: duckdb.DuckDBPyConnection) -> None:

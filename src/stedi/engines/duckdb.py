@@ -30,6 +30,7 @@ ROW_GROUP_ROWS = 500_000
 # ...and at most this many bytes: a writing thread holds its row group in memory, which cannot spill
 # (500,000 wide rows of machine_learning_curated took more than a 1 GB limit leaves at 30 M readings).
 ROW_GROUP_BYTES = 32 << 20
+NEGATIVE_ZEROS = "stedi_negative_zeros"  # the column `DuckDBEngine.write` splits files by
 
 
 def connect(spill: Path | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -134,13 +135,26 @@ class DuckDBEngine:
 
     def write(self, sql: str, inputs: Inputs, out_dir: str, parameters: dict | None = None) -> list[str]:
         """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files
-        in the new folder `out_dir`; return their locations."""
+        in the new folder `out_dir`; return their locations.
+
+        DuckDB's Parquet writer (1.5.5) keeps one dictionary entry for -0.0 and 0.0, so all the
+        zeros of a dictionary-encoded column chunk get the sign of the first one
+        (https://github.com/duckdb/duckdb/issues/25781). Rows are therefore written to separate
+        files by which of their floating-point columns hold -0.0: no column chunk holds both zeros.
+        """
         self._bind(inputs, parameters)
         reach(self.con, [out_dir])
         storage.make_parent(out_dir)
+        relation = self.con.sql(sql)
+        floats = [quote(c) for c, t in zip(relation.columns, relation.types) if str(t) in ("DOUBLE", "FLOAT")]
+        split = "PER_THREAD_OUTPUT true"
+        if floats:
+            signs = ", ".join(f"CASE WHEN signbit({c}) AND {c} = 0 THEN '-' ELSE '+' END" for c in floats)
+            sql = f"SELECT *, concat({signs}) AS {NEGATIVE_ZEROS} FROM ({sql})"
+            split = f"PARTITION_BY ({NEGATIVE_ZEROS}), HIVE_FILE_PATTERN false"  # the column is not written
         with _bounded():
             (_, written), = self.con.execute(
-                f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, PER_THREAD_OUTPUT true, "
+                f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, {split}, "
                 f"FILENAME_PATTERN 'part-{{uuid}}', ROW_GROUP_SIZE {ROW_GROUP_ROWS}, "
                 f"ROW_GROUP_SIZE_BYTES {ROW_GROUP_BYTES}, RETURN_FILES true)"
             ).fetchall()

@@ -9,6 +9,7 @@ recording the fingerprint of the inputs they were built from so an unchanged reb
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,9 +24,9 @@ from sqlalchemy import event
 from sqlalchemy.exc import DatabaseError
 
 from ..schema import DATABASE, TABLES, Table
-from . import files
+from . import embedded, files
+from .embedded import EMBEDDED_CATALOG, VERSION_HINT, write_version_hint
 from .s3 import StorageError, aws_endpoint, settings
-from .embedded import EMBEDDED_CATALOG
 
 ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}
 FINGERPRINT = "stedi.inputs"  # digest of what the table is built by (rule, contract, parameters)
@@ -80,9 +81,10 @@ def open_tables(root: str, catalog: str | None = None, database: str = DATABASE,
         if files.is_remote(root):
             raise StorageError("a warehouse on S3 keeps its tables in a catalog service: give --catalog glue "
                                "(or the name of a catalog configured for PyIceberg)")
-        if not create and not files.exists(files.join(root, EMBEDDED_CATALOG)):
+        if not create and embedded.catalog_file(root) is None:
             return None
         iceberg = _embedded_catalog(root, create)
+        _relocate(iceberg, root, database)
     else:
         iceberg = _named_catalog(catalog, root)
     try:
@@ -95,17 +97,42 @@ def open_tables(root: str, catalog: str | None = None, database: str = DATABASE,
     return Tables(iceberg, database, root, shared=catalog is not None)
 
 
-def _embedded_catalog(root: str, create: bool) -> Catalog:
-    """The warehouse's SQL catalog, kept in SQLite beside the tables."""
+class _EmbeddedCatalog(SqlCatalog):
+    """PyIceberg's SQL catalog, which also names each table's current metadata in its version hint."""
+
+    def commit_table(self, table, requirements, updates):
+        response = super().commit_table(table, requirements, updates)
+        write_version_hint(response.metadata_location)
+        return response
+
+
+def _embedded_catalog(root: str, create: bool) -> SqlCatalog:
+    """The warehouse's SQL catalog, kept in SQLite beside the tables (read-only where the
+    warehouse is, see `embedded.immutable`)."""
+    uri = f"sqlite:///{root}/{EMBEDDED_CATALOG}"
+    if not create and embedded.immutable(root):
+        uri = f"sqlite:///{Path(root, EMBEDDED_CATALOG).as_uri()}?mode=ro&immutable=1&uri=true"
     try:
-        catalog = SqlCatalog("stedi", uri=f"sqlite:///{root}/{EMBEDDED_CATALOG}", warehouse=f"file://{root}",
-                             init_catalog_tables=str(create).lower())
+        catalog = _EmbeddedCatalog("stedi", uri=uri, warehouse=f"file://{root}", init_catalog_tables=str(create).lower())
     except DatabaseError as error:
         raise _unreadable(root, error) from None
     if create:
         event.listen(catalog.engine, "connect", _commit_without_fsync)
         catalog.engine.dispose()  # the connection opened above had no such settings
     return catalog
+
+
+def _relocate(catalog: SqlCatalog, root: str, database: str) -> None:
+    """Re-point the tables of a warehouse moved or copied to `root` (see relocation.py)."""
+    from .relocation import relocate
+
+    try:
+        relocate(catalog, root, database)
+    except DatabaseError as error:
+        raise _unreadable(root, error) from None
+    except OSError as error:
+        raise StorageError(f"{root} was moved or copied and its tables cannot be re-pointed to it: "
+                           f"{error.strerror or error}") from None
 
 
 def _named_catalog(name: str, root: str) -> Catalog:
@@ -236,7 +263,8 @@ def delete_unreferenced_files(table: IcebergTable, older_than: datetime) -> int:
     """Delete the files under the table's location that no snapshot or metadata file refers to
     (files of expired snapshots, files of interrupted runs), if written before `older_than`."""
     table = table.refresh()
-    keep = {table.metadata_location, *(entry.metadata_file for entry in table.metadata.metadata_log)}
+    keep = {table.metadata_location, *(entry.metadata_file for entry in table.metadata.metadata_log),
+            files.join(table.metadata_location.rpartition("/")[0], VERSION_HINT)}
     for snapshot in table.snapshots():
         keep.add(snapshot.manifest_list)
         for manifest in snapshot.manifests(table.io):

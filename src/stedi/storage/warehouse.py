@@ -8,6 +8,7 @@ catalog (local warehouses), ``_stedi/`` the project's private state (salt, bookm
 files, tombstones, scratch files, lock or lease).
 """
 
+import errno
 import fcntl
 import json
 import os
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from ..contract import SOURCES
 from . import files, lease
-from .s3 import settings
+from .s3 import StorageError, settings
 
 GLOB_CHARACTERS = re.compile(r"[*?\[\]]")  # engines read landing paths as glob patterns
 LANDING_TABLE = "_table"  # the landing table's folder under <source>/landing/
@@ -41,7 +42,8 @@ class Warehouse:
         if files.is_remote(root):
             settings()  # no credentials or no region: one sentence now, not a failure midway
         else:
-            Path(root, "_stedi").mkdir(parents=True, exist_ok=True)
+            with _writable(root):
+                Path(root, "_stedi").mkdir(parents=True, exist_ok=True)
         return cls(root)
 
     @property
@@ -182,12 +184,25 @@ class Warehouse:
             except lease.Busy as error:
                 raise WarehouseBusy(f"{busy} (its lease expires {error})") from None
             return
-        with open(self.path("_stedi", "lock"), "w") as handle:
+        with _writable(self.root):
+            handle = open(self.path("_stedi", "lock"), "w")
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise WarehouseBusy(busy) from None
             yield
+
+
+@contextmanager
+def _writable(root: str):
+    """A local warehouse the user may not write (permissions, a read-only file system) as one sentence."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise StorageError(f"cannot write to {root}: {error.strerror.lower()}") from None
 
 
 def is_hidden(name: str) -> bool:
