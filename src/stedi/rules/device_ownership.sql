@@ -17,10 +17,11 @@ device_times AS (
 device_totals AS (
     SELECT device_id, COUNT(*) AS total_times FROM device_times GROUP BY device_id
 ),
-phone_times AS (  -- only the times some device has can match
+phone_times AS (  -- every time: matches keeps those some device has. (Filtering here, with a join
+                  -- against all device times feeding the DISTINCT, ran out of 1 GB at 100 M readings:
+                  -- DuckDB could not spill both hash tables at once; either alone spills.)
     SELECT DISTINCT c.customer_id, a."timestamp"
     FROM accelerometer_landing AS a JOIN customers AS c ON a."user" = c.email
-    WHERE a."timestamp" IN (SELECT sensorreadingtime FROM device_times)
 ),
 matches AS (
     SELECT d.device_id, p.customer_id, COUNT(*) AS matched_times
