@@ -147,11 +147,16 @@ class DuckDBEngine:
         storage.make_parent(out_dir)
         relation = self.con.sql(sql)
         floats = [quote(c) for c, t in zip(relation.columns, relation.types) if str(t) in ("DOUBLE", "FLOAT")]
-        split = "PER_THREAD_OUTPUT true"
-        if floats:
-            signs = ", ".join(f"CASE WHEN signbit({c}) AND {c} = 0 THEN '-' ELSE '+' END" for c in floats)
-            sql = f"SELECT *, concat({signs}) AS {NEGATIVE_ZEROS} FROM ({sql})"
-            split = f"PARTITION_BY ({NEGATIVE_ZEROS}), HIVE_FILE_PATTERN false"  # the column is not written
+        if not floats:
+            return self._copy(sql, out_dir, "PER_THREAD_OUTPUT true")
+        signs = ", ".join(f"CASE WHEN signbit({c}) AND {c} = 0 THEN '-' ELSE '+' END" for c in floats)
+        written = self._copy(f"SELECT *, concat({signs}) AS {NEGATIVE_ZEROS} FROM ({sql})", out_dir,
+                             f"PARTITION_BY ({NEGATIVE_ZEROS}), HIVE_FILE_PATTERN false")  # the column is not written
+        # A partitioned COPY of no rows writes no file; the table's commit and checks need one, empty.
+        return written or self._copy(f"SELECT * FROM ({sql}) LIMIT 0", out_dir, "PER_THREAD_OUTPUT true")
+
+    def _copy(self, sql: str, out_dir: str, split: str) -> list[str]:
+        """Write the rows of `sql` as Parquet files in `out_dir`, split into files by `split`."""
         with _bounded():
             (_, written), = self.con.execute(
                 f"COPY ({sql}) TO {literal(out_dir)} (FORMAT parquet, {split}, "
