@@ -171,9 +171,8 @@ def _refresh_landing(wh, load, eng, src: Source, max_line_bytes: int, scratch, r
     short between their commits resumes where it stopped); a new landing contract (or longest
     line) rereads all.
     """
-    landing = wh.landing_files(src.name)  # name (path under <source>/landing/) -> location
-    result.skipped += [f"{location} is hidden (a name starting with . or _): not read"
-                       for location in wh.hidden_landing_files(src.name)]
+    landing, hidden = wh.landing(src.name)  # name (path under <source>/landing/) -> location; hidden files
+    result.skipped += [f"{location} is hidden (a name starting with . or _): not read" for location in hidden]
     contract = _digest(validated_sql(src, "lines"), max_line_bytes)
     columns = ", ".join(f'"{name}"' for name, _ in src.columns)
     name_of_file = f"substr(file, {len(wh.landing_dir(src.name)) + 2})"  # engines read files at their location

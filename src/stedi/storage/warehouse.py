@@ -56,14 +56,20 @@ class Warehouse:
     def landing_dir(self, source: str) -> str:
         return self.path(source, "landing")
 
-    def landing_files(self, source: str) -> dict[str, str]:
-        """The files of `source`'s landing zone by name (their path under ``<source>/landing/``)."""
-        return {name: info.location for name, info in _tree(self.landing_dir(source)) if not is_hidden(name)}
+    def landing(self, source: str) -> tuple[dict[str, str], list[str]]:
+        """The files of `source`'s landing zone by name (their path under ``<source>/landing/``),
+        and the hidden ones (but the landing table's), which are not read; one listing."""
+        files_by_name, hidden = {}, []
+        for name, info in _tree(self.landing_dir(source)):
+            if not is_hidden(name):
+                files_by_name[name] = info.location
+            elif not name.startswith(f"{LANDING_TABLE}/"):
+                hidden.append(info.location)
+        return files_by_name, hidden
 
-    def hidden_landing_files(self, source: str) -> list[str]:
-        """The hidden files of `source`'s landing zone (but the landing table's), which are not read."""
-        return [info.location for name, info in _tree(self.landing_dir(source))
-                if is_hidden(name) and not name.startswith(f"{LANDING_TABLE}/")]
+    def landing_files(self, source: str) -> dict[str, str]:
+        """The files of `source`'s landing zone by name (see `landing`)."""
+        return self.landing(source)[0]
 
     def is_empty(self) -> bool:
         return not any(self.landing_files(source) for source in SOURCES)
