@@ -128,6 +128,7 @@ DATA_QUALITY_COLUMNS = (
 )
 
 _ALL = [
+    # (the landing listing skips _table/: storage.warehouse.LANDING_TABLE)
     *(Table(s.table, "landing", f"{s.name}/landing/_table", tuple(s.columns)) for s in SOURCES.values()),
     Table("quarantine", "landing", "quarantine", QUARANTINE_COLUMNS),
     Table("customer_trusted", "trusted", "customer/trusted", tuple(_CUSTOMER), "customer_trusted"),
