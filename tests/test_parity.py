@@ -91,22 +91,40 @@ def test_spark_appends_and_recomputes_what_late_readings_change_like_duckdb(gene
 
 
 ZEROS = ["-0.0", "0", "-0.0", "0.0", "-0"]  # five: enough for DuckDB to dictionary-encode a column (see DuckDBEngine.write)
+FIRST_TIME = 1_700_000_000_000
 
 
 @pytest.fixture(scope="module")
 def signed_zeros(tmp_path_factory):
+    """Both engines' warehouses after three runs over phone and device readings whose floats are
+    signed zeros: the first builds every table; the second appends what a customer's new readings
+    add; the third, with that customer's record updated and a new customer, rebuilds the tables and
+    commits the rows the rebuild adds."""
     folder = tmp_path_factory.mktemp("zeros")
-    landing = write_landing(
-        folder / "in", customer=[{"email": "a@x.com", "lastUpdateDate": 1, "shareWithResearchAsOfDate": 1}],
-        accelerometer=[f'{{"user": "a@x.com", "timestamp": {t}, "x": 1, "y": {z}, "z": {z}}}' for t, z in enumerate(ZEROS)])
-    return build_both(folder, landing)
+    built = {engine: folder / engine for engine in ("duckdb", "spark")}
+    a = {"email": "a@x.com", "serialNumber": "S1", "lastUpdateDate": 1, "shareWithResearchAsOfDate": 1}
+    b = {"email": "b@x.com", "serialNumber": "S2", "lastUpdateDate": 1, "shareWithResearchAsOfDate": 1}
+    runs = [([a], a), ([], a), ([{**a, "lastUpdateDate": 2}, b], b)]  # (customer records landed, whose readings)
+    for part, (customers, whose) in enumerate(runs):
+        times = [FIRST_TIME + part * len(ZEROS) + i for i in range(len(ZEROS))]
+        write_landing(
+            folder / "in", **({"customer": customers} if customers else {}),
+            accelerometer=[f'{{"user": "{whose["email"]}", "timestamp": {t}, "x": 1, "y": {z}, "z": {z}}}'
+                           for t, z in zip(times, ZEROS)],
+            step_trainer=[f'{{"sensorReadingTime": {t}, "serialNumber": "{whose["serialNumber"]}", '
+                          f'"distanceFromObject": {z}}}' for t, z in zip(times, ZEROS)])
+        for engine, warehouse in built.items():
+            run(str(warehouse), str(folder / "in"), engine=engine)
+    return built
 
 
-@pytest.mark.parametrize("engine, table", [
-    ("duckdb", "accelerometer_landing"), ("duckdb", "accelerometer_trusted"), ("spark", "accelerometer_landing"),
-    pytest.param("spark", "accelerometer_trusted", marks=pytest.mark.xfail(strict=True, reason=(
-        "Spark turns -0.0 into 0.0 in the keys of a DISTINCT or GROUP BY (NormalizeFloatingNumbers, SPARK-26021), "
-        "and the rule of accelerometer_trusted is a DISTINCT")))])
-def test_both_engines_keep_the_sign_of_zero(signed_zeros, engine, table):
-    zeros = rows(signed_zeros[engine], f'SELECT y, z FROM {table} ORDER BY "timestamp"')
-    assert [repr(row) for row in zeros] == [repr((float(json.loads(z)),) * 2) for z in ZEROS]  # -0 is an integer: 0
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+@pytest.mark.parametrize("table, columns, order", [
+    ("accelerometer_landing", "y, z", '"timestamp"'), ("accelerometer_trusted", "y, z", '"timestamp"'),
+    ("step_trainer_landing", "distancefromobject", "sensorreadingtime"),
+    ("step_trainer_trusted", "distancefromobject", "sensorreadingtime"),
+    ("machine_learning_curated", "distancefromobject, y, z", "sensorreadingtime")])
+def test_both_engines_keep_the_sign_of_zero(signed_zeros, engine, table, columns, order):
+    zeros = rows(signed_zeros[engine], f"SELECT {columns} FROM {table} ORDER BY {order}")
+    width = columns.count(",") + 1
+    assert [repr(row) for row in zeros] == [repr((float(json.loads(z)),) * width) for z in ZEROS * 3]  # -0 is an integer: 0

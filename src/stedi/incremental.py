@@ -10,6 +10,8 @@ A rule that aggregates cannot append, but one whose rows are per key of an input
 `schema.Recompute`) recomputes only the keys the added rows can change, keeping the others.
 """
 
+from collections.abc import Iterable
+
 import sqlglot
 from sqlglot import exp
 
@@ -35,10 +37,22 @@ def delta_sql(rule: str, grown: list[str]) -> str:
     return "\nUNION ALL\n".join(terms)
 
 
-def new_rows_sql(rows: str, table: str, columns: list[str]) -> str:
-    """The distinct rows of the query `rows` that `table` does not hold (NULLs compare equal)."""
-    same = " AND ".join(f'held."{c}" IS NOT DISTINCT FROM new."{c}"' for c in columns)
-    return f"SELECT DISTINCT * FROM ({rows}) AS new WHERE NOT EXISTS (SELECT 1 FROM {table} AS held WHERE {same})"
+def new_rows_sql(rows: str, table: str, columns: tuple[tuple[str, str], ...]) -> str:
+    """The distinct rows of the query `rows` that `table` does not hold (NULLs compare equal).
+
+    Grouped rather than DISTINCT, DOUBLE columns taken by ANY_VALUE: Spark turns -0.0 into 0.0 in the
+    keys of a grouping (SPARK-26021), not in the values it aggregates."""
+    names = [f'"{name}"' for name, _ in columns]
+    values = ", ".join(f"ANY_VALUE(new.{n}) AS {n}" if kind == "DOUBLE" else f"new.{n}"
+                       for n, (_, kind) in zip(names, columns))
+    return f"SELECT {values} FROM ({rows_not_held_sql(f'({rows})', table, columns)}) AS new GROUP BY {', '.join(names)}"
+
+
+def rows_not_held_sql(rows: str, table: str, columns: Iterable[tuple[str, str]]) -> str:
+    """The rows of `rows` (a table, or a query in parentheses) that `table` does not hold, by all
+    `columns` (NULLs compare equal): an anti join, which keeps duplicates and the rows as they are."""
+    same = " AND ".join(f'held."{name}" IS NOT DISTINCT FROM new."{name}"' for name, _ in columns)
+    return f"SELECT * FROM {rows} AS new WHERE NOT EXISTS (SELECT 1 FROM {table} AS held WHERE {same})"
 
 
 def recompute_sql(rule: str, table: str, recompute: Recompute) -> str:

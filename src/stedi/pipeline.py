@@ -234,7 +234,7 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
         progress(f"appending to {table.name} what {_listed(growth)} added")
         sql = incremental.delta_sql(table.sql, list(growth))
         if table.distinct:
-            sql = incremental.new_rows_sql(sql, table.name, [name for name, _ in table.columns])
+            sql = incremental.new_rows_sql(sql, table.name, table.columns)
         # The old rows passed their checks and every input only grew: checking the appended rows
         # (none of which the table holds) checks the table.
         checked = new_rows = ice.drop_empty(eng.write(sql, inputs, out_dir, parameters))
@@ -292,9 +292,13 @@ def _growth(upstream, built_from) -> dict[str, tuple[list[str], list[str]]] | No
 
 
 def _rows_missing(rows, other, as_sets: bool) -> tuple[str, dict]:
-    """The query for the rows of `rows` that `other` lacks (each is files, columns), as sets or
-    multisets, and its inputs."""
-    sql = f"SELECT * FROM these_rows EXCEPT {'' if as_sets else 'ALL '}SELECT * FROM other_rows"
+    """The query for the rows of `rows` that `other` lacks (each is files, columns, and both sets
+    where `as_sets`, or multisets), and its inputs. Sets compare by an anti join, not EXCEPT: its
+    DISTINCT over every column would hash the whole table once more, and Spark's turns -0.0 into 0.0."""
+    if as_sets:
+        sql = incremental.rows_not_held_sql("these_rows", "other_rows", rows[1])
+    else:
+        sql = "SELECT * FROM these_rows EXCEPT ALL SELECT * FROM other_rows"
     return sql, {"these_rows": rows, "other_rows": other}
 
 

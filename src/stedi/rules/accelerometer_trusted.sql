@@ -1,18 +1,21 @@
 -- accelerometer_trusted: phone readings of customers in customer_trusted, each reading once.
 -- Under the 'as-of' consent policy only readings taken at or after the consent date count.
 -- (Readings are made distinct with each customer numbered: DuckDB's DISTINCT over 100 million rows
--- with the email as text ran out of a 1 GB memory limit; over integers it spills.)
+-- with the email as text ran out of a 1 GB memory limit; over integers it spills. They are grouped
+-- rather than DISTINCT, the values taken by ANY_VALUE, because Spark turns -0.0 into 0.0 in the keys
+-- of a grouping (SPARK-26021) but not in the values it aggregates.)
 WITH customers AS (
     SELECT email, sharewithresearchasofdate, ROW_NUMBER() OVER (ORDER BY email) AS customer_id
     FROM customer_trusted
 )
 SELECT c.email AS "user", r."timestamp", r.x, r.y, r.z
 FROM (
-    SELECT DISTINCT c.customer_id, a."timestamp", a.x, a.y, a.z
+    SELECT c.customer_id, a."timestamp", ANY_VALUE(a.x) AS x, ANY_VALUE(a.y) AS y, ANY_VALUE(a.z) AS z
     FROM accelerometer_landing AS a
     JOIN customers AS c ON a."user" = c.email
     CROSS JOIN run_parameters AS p
     WHERE p.consent_policy = 'any' OR a."timestamp" >= c.sharewithresearchasofdate
+    GROUP BY c.customer_id, a."timestamp", a.x, a.y, a.z
 ) AS r
 JOIN customers AS c ON c.customer_id = r.customer_id
 

@@ -1,11 +1,14 @@
 -- step_trainer_trusted: readings, each once, of devices whose owner is in customer_curated.
 -- Under the 'as-of' consent policy only readings at or after the owner's consent date count.
-SELECT DISTINCT s.sensorreadingtime, s.serialnumber, s.distancefromobject
+-- (Grouped rather than DISTINCT, the distance taken by ANY_VALUE, so that Spark keeps a -0.0 as
+-- sent: it normalises the keys of a grouping, SPARK-26021, but not the values it aggregates.)
+SELECT s.sensorreadingtime, s.serialnumber, ANY_VALUE(s.distancefromobject) AS distancefromobject
 FROM step_trainer_landing AS s
 JOIN device_owners AS o ON s.serialnumber = o.serialnumber
 JOIN customer_curated AS c ON o.owner_email = c.email
 CROSS JOIN run_parameters AS p
 WHERE p.consent_policy = 'any' OR s.sensorreadingtime >= c.sharewithresearchasofdate
+GROUP BY s.sensorreadingtime, s.serialnumber, s.distancefromobject
 
 -- check keys_not_null: every reading has a serial number and a time
 SELECT * FROM step_trainer_trusted WHERE serialnumber IS NULL OR sensorreadingtime IS NULL
