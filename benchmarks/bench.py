@@ -9,8 +9,10 @@ subprocesses: a bare DuckDB read of the accelerometer landing JSON (what any pip
 its input), and for each engine given that scale the floor (`floor.py --engine E`: the table rules
 as a plain script on that engine), a full `stedi run` into a fresh warehouse, a no-op rerun on the
 unchanged warehouse, and a rerun after ~1% more accelerometer data lands in the source folder as a
-new file. The floor must build as many machine_learning_curated rows as the full run (the same
-rules): a MISMATCH line says when it does not.
+new file. At the scales given to --ENGINE-changes it also measures small changes: a rerun after
+one customer's record is sent again, changed (a new phone and update date), and `stedi forget` of
+another customer. The floor must build as many machine_learning_curated rows as the full run (the
+same rules): a MISMATCH line says when it does not.
 Wall seconds, and peak RSS and CPU seconds of the whole process tree (the Spark JVM and its Python
 workers are children of `stedi`), sampled every 50 ms from /proc. Each measurement waits (up to 2
 minutes) for other processes to leave the CPUs idle, and reports how busy they kept them anyway.
@@ -45,6 +47,7 @@ from stedi.generate import generate
 
 EXTRA_FRACTION = 0.01  # the incremental batch: 1% of the accelerometer lines
 PLUS_FILE = "accelerometer-plus.json"  # the name it lands by in the source folder
+CHANGED_FILE = "customer-changed.json"  # the changed customer record, likewise
 SAMPLE_SECONDS = 0.05  # RSS sampling interval
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -52,6 +55,7 @@ CPUS = os.cpu_count()  # all CPUs, as /proc/stat counts them
 QUIET_LOAD = 0.1  # measure once other processes use less than this share of the CPUs...
 QUIET_WAIT = 120  # ...or after this many seconds of waiting (--quiet-wait)
 ENGINES = ("duckdb", "spark")
+KINDS = ("floor", "full", "noop", "plus", "changed", "forget")  # what is measured per engine and scale
 
 BARE_READ = """
 import sys, duckdb
@@ -89,6 +93,8 @@ class Scale:
     landing: Path  # 99% of the accelerometer lines, everything else whole
     extra: Path  # the held-back 1%, landed as one new file for the +1% run (see `landed`)
     extra_rows: int
+    changed: Path  # one customer's record, changed, landed as a new file for the changed-record run
+    forgotten: str  # the email of the customer the forget run erases
 
 
 @dataclass
@@ -99,6 +105,8 @@ class EngineFigures:
     full: list[Measurement] = field(default_factory=list)
     noop: list[Measurement] = field(default_factory=list)
     plus: list[Measurement] = field(default_factory=list)
+    changed: list[Measurement] = field(default_factory=list)  # only at the --ENGINE-changes scales
+    forget: list[Measurement] = field(default_factory=list)
 
 
 def say(message: str) -> None:
@@ -121,12 +129,13 @@ def main() -> None:
         print(results[key])
     print(f"repeat {args.repeat} (figures are medians); data and warehouses in {root}")
     plan = {engine: getattr(args, engine) for engine in ENGINES}
+    changes = {engine: getattr(args, f"{engine}_changes") for engine in ENGINES}
     totals = {}
     try:
         for customers in sorted(set(plan["duckdb"] + plan["spark"])):
             scale = prepare(root / f"customers-{customers}", customers)
             bare = [bare_read(scale.landing) for _ in range(args.repeat)]
-            figures = {engine: bench_engine(engine, scale, root, args.repeat)
+            figures = {engine: bench_engine(engine, scale, root, args.repeat, customers in changes[engine])
                        for engine in ENGINES if customers in plan[engine]}
             rows = bare_rows(bare[0])
             print_scale(scale, rows, bare, figures)
@@ -147,10 +156,12 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for engine, default in (("duckdb", "60000,360000"), ("spark", "12000,120000")):
+    for engine, default, changes in (("duckdb", "60000,120000,360000", "120000"), ("spark", "12000,120000", "")):
         parser.add_argument(f"--{engine}", default=default, type=_ints, metavar="SCALES",
                             help=f"customer counts for the {engine} engine, comma-separated (~84 accelerometer "
                                  f"rows per customer; default {default}; '' for none)")
+        parser.add_argument(f"--{engine}-changes", default=changes, type=_ints, metavar="SCALES",
+                            help=f"those of them at which to measure small changes too (default '{changes}')")
     parser.add_argument("--repeat", default=1, type=int, help="runs per measurement; the median is reported")
     parser.add_argument("--out", metavar="DIR", help="keep data and warehouses here (default: a temporary folder)")
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON to FILE")
@@ -219,6 +230,7 @@ def prepare(folder: Path, customers: int) -> Scale:
     """
     landing, extra = folder / "landing", folder / "extra.json"
     (landing / "accelerometer" / "landing" / PLUS_FILE).unlink(missing_ok=True)  # left by an interrupted bench
+    (landing / "customer" / "landing" / CHANGED_FILE).unlink(missing_ok=True)
     done = folder / "ready"
     if not done.exists():
         shutil.rmtree(folder, ignore_errors=True)
@@ -230,7 +242,28 @@ def prepare(folder: Path, customers: int) -> Scale:
         done.touch()
     with open(extra, "rb") as handle:
         extra_rows = sum(1 for _ in handle)
-    return Scale(customers, landing, extra, extra_rows)
+    changed, forgotten = consenting_customers(landing)
+    record = dict(changed)
+    for key in record:
+        if key.lower() == "lastupdatedate":
+            record[key] += 1000
+        elif key.lower() == "phone":
+            record[key] = "8015550000"
+    (folder / "changed.json").write_text(json.dumps(record) + "\n")
+    return Scale(customers, landing, extra, extra_rows, folder / "changed.json", forgotten["email"])
+
+
+def consenting_customers(landing: Path) -> tuple[dict, dict]:
+    """The first two customer records of the generated data that consent to research."""
+    found = []
+    with open(landing / "customer" / "landing" / "customer-1.json") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if any(key.lower() == "sharewithresearchasofdate" and value for key, value in record.items()):
+                found.append(record)
+            if len(found) == 2:
+                return found[0], found[1]
+    raise RuntimeError(f"fewer than two consenting customers in {landing}")
 
 
 def accelerometer_files(landing: Path) -> list[Path]:
@@ -263,9 +296,8 @@ def hold_back(files: list[Path], extra: Path) -> None:
 
 
 @contextmanager
-def landed(extra: Path, landing: Path):
-    """`extra` as a new accelerometer file of the `landing` folder (a hard link), for one run."""
-    target = landing / "accelerometer" / "landing" / PLUS_FILE
+def landed(extra: Path, target: Path):
+    """`extra` as a new file `target` of a landing folder (a hard link), for one run."""
     os.link(extra, target)
     try:
         yield
@@ -308,18 +340,24 @@ def bare_rows(result: Measurement) -> int:
     return int(result.stdout[-1][1].split()[0])
 
 
-def bench_engine(engine: str, scale: Scale, root: Path, repeat: int) -> EngineFigures:
-    """The floor, then a full run into a fresh warehouse, a no-op rerun and a +1% rerun; `repeat` times."""
+def bench_engine(engine: str, scale: Scale, root: Path, repeat: int, changes: bool) -> EngineFigures:
+    """The floor, then a full run into a fresh warehouse, a no-op rerun and a +1% rerun, and with
+    `changes` a changed-record rerun and a forget; `repeat` times."""
     figures = EngineFigures()
+    landings = {"plus": (scale.extra, scale.landing / "accelerometer" / "landing" / PLUS_FILE),
+                "changed": (scale.changed, scale.landing / "customer" / "landing" / CHANGED_FILE)}
     for n in range(repeat):
         say(f"{scale.customers} customers, {engine} floor {n + 1}/{repeat}")
         figures.floor.append(floor_run(engine, scale.landing, root))
         warehouse = root / f"warehouse-{engine}"
         shutil.rmtree(warehouse, ignore_errors=True)
-        for kind in ("full", "noop", "plus"):
+        for kind in ("full", "noop", "plus", *(("changed", "forget") if changes else ())):
             say(f"{scale.customers} customers, {engine}, {kind} run {n + 1}/{repeat}")
-            with landed(scale.extra, scale.landing) if kind == "plus" else nullcontext():
-                result = measure(stedi_run(engine, scale.landing, warehouse))
+            with landed(*landings[kind]) if kind in landings else nullcontext():
+                command = stedi_run(engine, scale.landing, warehouse)
+                if kind == "forget":
+                    command = [sys.executable, "-m", "stedi.cli", "forget", scale.forgotten, "--warehouse", str(warehouse)]
+                result = measure(command)
             report_run(result)
             getattr(figures, kind).append(result)
         shutil.rmtree(warehouse, ignore_errors=True)  # a warehouse holds a copy of the landing data
@@ -492,6 +530,8 @@ def scale_results(scale: Scale, rows: int, bare: list[Measurement], figures: dic
             "full": full | {"ml_rows": ml_rows(f.full[-1]), "rows_per_s": round(rows / full["wall_s"])},
             "noop": summary(f.noop) | {"commits": committed(f.noop[-1])},
             "plus": summary(f.plus) | {"commits": committed(f.plus[-1])},
+            **({"changed": summary(f.changed) | {"commits": committed(f.changed[-1])}, "forget": summary(f.forget)}
+               if f.changed else {}),
             "x_bare_read": round(full["wall_s"] / bare_wall, 2),
             "x_floor": round(full["wall_s"] / floor["wall_s"], 2),
             "same_rows_as_floor": ml_rows(f.floor[-1]) == ml_rows(f.full[-1]),
@@ -512,7 +552,7 @@ def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[
           f"CPU {bare_read['cpu_s']:.1f} s, others {bare_read['others']:.0%})")
     header = ["engine", "wall s", "rows/s", "peak RSS MB", "CPU s", "x bare read", "floor s", "floor MB",
               "floor CPU s", "x floor", "ML rows", "floor ML rows", "no-op s", "no-op commits", "+1% s", "+1%/full",
-              "+1% commits", "others %"]
+              "+1% commits", "changed s", "changed/full", "changed commits", "forget s", "forget/full", "others %"]
     table = []
     for engine, e in results["engines"].items():
         full, floor, noop, plus = e["full"], e["floor"], e["noop"], e["plus"]
@@ -524,7 +564,10 @@ def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[
             f"{floor['ml_rows']}" + ("" if e["same_rows_as_floor"] else " MISMATCH"),
             f"{noop['wall_s']:.2f}", noop["commits"], f"{plus['wall_s']:.2f}",
             f"{plus['wall_s'] / full['wall_s']:.2f}", plus["commits"],
-            f"{max(floor['others'], full['others'], noop['others'], plus['others']):.0%}",
+            *([f"{e['changed']['wall_s']:.2f}", f"{e['changed']['wall_s'] / full['wall_s']:.2f}", e["changed"]["commits"],
+               f"{e['forget']['wall_s']:.2f}", f"{e['forget']['wall_s'] / full['wall_s']:.2f}"]
+              if "changed" in e else ["-"] * 5),
+            f"{max(e[kind]['others'] for kind in KINDS if kind in e):.0%}",
         ])
     print_rows(header, table)
     print("(peak RSS and CPU s: the whole process tree of the full run, the Spark JVM included; floor: "
@@ -533,7 +576,7 @@ def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[
     print()
     print("stages (s) of the median run of each kind:")
     columns = {f"{engine} {kind}": stages(median_run(getattr(f, kind)))
-               for engine, f in figures.items() for kind in ("full", "noop", "plus")}
+               for engine, f in figures.items() for kind in KINDS[1:] if getattr(f, kind)}
     names = []  # every column's stages, each column's in the order they ran
     for timings in columns.values():
         at = 0
@@ -549,18 +592,20 @@ def render_readme(results: dict, readme: Path) -> None:
     """Rewrite the table between `<!-- bench -->` and `<!-- /bench -->` in `readme` from `results`."""
     lines = ["| customers | accelerometer rows | engine | wall s | rows/s | peak RSS (tree) | x bare read "
              "| plain script s | x plain script | CPU s | x plain script's CPU | no-op rerun s | +1% run / full "
-             "| others % |",
-             "| " + " | ".join(["---"] * 14) + " |"]
+             "| changed record / full | forget / full | others % |",
+             "| " + " | ".join(["---"] * 16) + " |"]
     for scale in results["scales"]:
         for engine, e in scale["engines"].items():
             full, floor = e["full"], e["floor"]
-            others = max(e[kind]["others"] for kind in ("floor", "full", "noop", "plus"))
+            others = max(e[kind]["others"] for kind in KINDS if kind in e)
+            changes = " | ".join(f"{e[kind]['wall_s'] / full['wall_s']:.2f}" if kind in e else "-"
+                                 for kind in ("changed", "forget"))
             lines.append(
                 f"| {scale['customers']:,} | {scale['accelerometer_rows']:,} | {engine}"
                 f"{' (FAILED)' if full['failed'] else ''} | {full['wall_s']:.1f} | {full['rows_per_s']:,} "
                 f"| {full['peak_rss_mb']:,} MB | {e['x_bare_read']:.1f} | {floor['wall_s']:.1f} "
                 f"| {e['x_floor']:.2f}{'' if e['same_rows_as_floor'] else ' (MISMATCH)'} "
-                f"| {full['cpu_s']:.1f} | {full['cpu_s'] / floor['cpu_s']:.2f} | {e['noop']['wall_s']:.1f} | {e['plus']['wall_s'] / full['wall_s']:.2f} | {others:.0%} |")
+                f"| {full['cpu_s']:.1f} | {full['cpu_s'] / floor['cpu_s']:.2f} | {e['noop']['wall_s']:.1f} | {e['plus']['wall_s'] / full['wall_s']:.2f} | {changes} | {others:.0%} |")
     before, after = results["load_average_before"], results["load_average_after"]
     lines += ["", f"Measured {results['measured']} at stedi commit {results['stedi_commit']} "
                   f"(repeat {results['repeat']}, the median), load average (1, 5, 15 min) "
