@@ -354,10 +354,8 @@ def bench_engine(engine: str, scale: Scale, root: Path, repeat: int, changes: bo
         for kind in ("full", "noop", "plus", *(("changed", "forget") if changes else ())):
             say(f"{scale.customers} customers, {engine}, {kind} run {n + 1}/{repeat}")
             with landed(*landings[kind]) if kind in landings else nullcontext():
-                command = stedi_run(engine, scale.landing, warehouse)
-                if kind == "forget":
-                    command = [sys.executable, "-m", "stedi.cli", "forget", scale.forgotten, "--warehouse", str(warehouse)]
-                result = measure(command)
+                result = measure(stedi_forget(scale.forgotten, warehouse) if kind == "forget"
+                                 else stedi_run(engine, scale.landing, warehouse))
             report_run(result)
             getattr(figures, kind).append(result)
         shutil.rmtree(warehouse, ignore_errors=True)  # a warehouse holds a copy of the landing data
@@ -385,6 +383,10 @@ def ml_rows(result: Measurement) -> int | None:
 def stedi_run(engine: str, source: Path, warehouse: Path) -> list[str]:
     return [sys.executable, "-m", "stedi.cli", "run", "--engine", engine, "--source", str(source),
             "--warehouse", str(warehouse)]
+
+
+def stedi_forget(email: str, warehouse: Path) -> list[str]:
+    return [sys.executable, "-m", "stedi.cli", "forget", email, "--warehouse", str(warehouse)]
 
 
 def report_run(result: Measurement) -> None:
