@@ -4,6 +4,7 @@ by itself (its version hint)."""
 import shutil
 import sqlite3
 import subprocess
+from contextlib import closing
 from datetime import timedelta
 
 import duckdb
@@ -59,8 +60,14 @@ def snapshots(warehouse) -> dict[str, list[tuple[int, int]]]:
     return read
 
 
-def every_file(warehouse) -> dict[str, bytes]:
-    return {str(path.relative_to(warehouse)): path.read_bytes() for path in warehouse.rglob("*") if path.is_file()}
+def every_file(warehouse) -> dict[str, bytes | list[tuple]]:
+    """Each file's bytes, and the embedded catalog's rows: SQLite's own files change when the
+    last connection closes and checkpoints its write-ahead log, which nothing here decides."""
+    found = {str(path.relative_to(warehouse)): path.read_bytes()
+             for path in warehouse.rglob("*") if path.is_file() and not path.name.startswith("catalog.db")}
+    with closing(sqlite3.connect(warehouse / "catalog.db")) as catalog:
+        found["catalog.db"] = sorted(catalog.execute("SELECT * FROM iceberg_tables"))
+    return found
 
 
 def folder_counts(warehouse) -> dict[str, int]:
