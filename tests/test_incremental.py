@@ -1,10 +1,14 @@
 """Incremental runs: each run reads only new landing files, and ends equal to a one-shot run."""
 
+import shutil
+
 import pytest
 from conftest import contents, hold_back_phone_readings, rows, scalar, write_landing
 
 from stedi import run
 from stedi.maintenance import history
+from stedi.query import connect_tables
+from stedi.schema import BUILD_ORDER, TABLES, columns_read
 
 
 @pytest.fixture(autouse=True)
@@ -131,3 +135,59 @@ def test_phone_readings_that_resolve_owners_are_appended_all_the_way_down(genera
         assert table in result.committed and (last.operation, last.deleted_rows) == ("append", 0), table
     run(str(tmp_path / "one-shot"), str(landing))
     assert contents(tmp_path / "wh") == contents(tmp_path / "one-shot")
+
+
+def test_each_rule_reads_only_the_columns_it_names():
+    read = {name: {table: sorted(columns) for table, columns in TABLES[name].columns_read.items()}
+            for name in ("accelerometer_trusted", "device_ownership", "step_trainer_trusted")}
+    assert read == {
+        "accelerometer_trusted": {"accelerometer_landing": ["timestamp", "user", "x", "y", "z"],
+                                  "customer_trusted": ["email", "sharewithresearchasofdate"]},
+        "device_ownership": {"accelerometer_landing": ["timestamp", "user"],
+                             "customer_trusted": ["email", "serialnumber"],
+                             "step_trainer_landing": ["sensorreadingtime", "serialnumber"]},
+        "step_trainer_trusted": {"customer_curated": ["email", "sharewithresearchasofdate"],
+                                 "device_owners": ["owner_email", "serialnumber"],
+                                 "step_trainer_landing": ["distancefromobject", "sensorreadingtime", "serialnumber"]},
+    }
+    assert TABLES["customer_curated"].columns_read["customer_trusted"] == {c for c, _ in TABLES["customer_trusted"].columns}
+
+
+def test_a_column_that_cannot_be_told_apart_counts_every_column_as_read():
+    assert columns_read("SELECT email FROM customer_trusted WHERE unknown = 1") == {
+        "customer_trusted": {c for c, _ in TABLES["customer_trusted"].columns}}
+
+
+def changed_record(warehouse, folder, column: str):
+    """The trusted record of a device owner who declared another serial, sent again with a later
+    update date and `column` changed: the phone, or the serial made the device's."""
+    con = connect_tables(str(warehouse))
+    record = con.execute("SELECT c.*, o.serialnumber AS device FROM customer_trusted AS c "
+                         "JOIN device_ownership AS o ON o.owner_email = c.email "
+                         "WHERE NOT o.declared_serial_agrees ORDER BY c.email LIMIT 1")
+    owner = dict(zip([d[0] for d in record.description], record.fetchone()))
+    owner[column] = "8015550000" if column == "phone" else owner["device"]
+    del owner["device"]
+    return write_landing(folder, customer=[{**owner, "lastupdatedate": owner["lastupdatedate"] + 1}])
+
+
+@pytest.mark.parametrize("column, rebuilt, kept", [
+    ("phone", ["customer_trusted", "customer_curated"],
+     ["accelerometer_trusted", "device_ownership", "step_trainer_trusted"]),
+    # declared_serial_agrees changes; the owners do not
+    ("serialnumber", ["customer_trusted", "customer_curated", "device_ownership"],
+     ["accelerometer_trusted", "device_owners", "step_trainer_trusted"]),
+])
+def test_a_changed_record_rebuilds_only_the_tables_that_read_what_changed(generated, tmp_path, column, rebuilt, kept):
+    landing, _ = generated
+    run(str(tmp_path / "wh"), str(landing))
+    changed = changed_record(tmp_path / "wh", tmp_path / "changed", column)
+    result = run(str(tmp_path / "wh"), str(changed))
+    assert [name for name in result.committed if name in BUILD_ORDER] == rebuilt
+    assert [stage for stage, _ in result.stages if stage.startswith("keeping")] == [
+        f"keeping {name}: no column it reads changed" for name in kept]
+    both = tmp_path / "both"  # one run on the same files ends the same
+    shutil.copytree(landing, both)
+    shutil.copy(changed / "customer/landing/customer-0.json", both / "customer/landing/changed.json")
+    run(str(tmp_path / "fresh"), str(both))
+    assert contents(tmp_path / "wh") == contents(tmp_path / "fresh")

@@ -55,6 +55,15 @@ def rows_not_held_sql(rows: str, table: str, columns: Iterable[tuple[str, str]])
     return f"SELECT * FROM {rows} AS new WHERE NOT EXISTS (SELECT 1 FROM {table} AS held WHERE {same})"
 
 
+def rows_differing_sql(columns: Iterable[tuple[str, str]]) -> str:
+    """The rows of `removed_rows` and of `added_rows`, in `columns`, that the other lacks (as
+    multisets): none when an input's rewritten files hold, in these columns, what they replaced.
+    Floats compare as text, which keeps -0.0 apart from 0.0 (Spark's EXCEPT would not)."""
+    values = ", ".join(f'CAST("{name}" AS VARCHAR)' if kind == "DOUBLE" else f'"{name}"' for name, kind in columns)
+    return (f"(SELECT {values} FROM removed_rows EXCEPT ALL SELECT {values} FROM added_rows)\nUNION ALL\n"
+            f"(SELECT {values} FROM added_rows EXCEPT ALL SELECT {values} FROM removed_rows)")
+
+
 def recompute_sql(rule: str, table: str, recompute: Recompute) -> str:
     """The rows of `table` with those of the keys `recompute` selects computed anew by `rule`."""
     key = f'"{recompute.key}"'

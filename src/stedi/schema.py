@@ -81,6 +81,11 @@ class Table:
         """Tables the rule reads, in the order it names them (none for landing tables)."""
         return tables_named(self.sql) if self.rule else []
 
+    @property
+    def columns_read(self) -> dict[str, frozenset[str]]:
+        """The columns of each input the rule reads: a change to the others cannot change the table."""
+        return columns_read(self.sql)
+
 
 @cache
 def _rule_file(rule: str) -> RuleFile:
@@ -111,6 +116,30 @@ def tables_named(sql: str) -> list[str]:
 
     names = [t.name for t in parsed(sql).find_all(exp.Table)]
     return list(dict.fromkeys(n for n in names if n in TABLES))
+
+
+@cache
+def columns_read(sql: str) -> dict[str, frozenset[str]]:
+    """The columns of each lakehouse table that `sql` reads (every column of a table whose
+    columns it names in a way this cannot resolve)."""
+    from sqlglot import exp
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.optimizer.scope import traverse_scope
+
+    schema = {name: dict(table.columns) for name, table in TABLES.items()}
+    tree = qualify(parsed(sql).copy(), schema=schema, dialect="duckdb", validate_qualify_columns=False)
+    read: dict[str, set[str]] = {name: set() for name in tables_named(sql)}
+    for scope in traverse_scope(tree):
+        for column in scope.columns:
+            outer = scope  # a correlated subquery names the tables of the query around it
+            while outer is not None and column.table not in outer.sources:
+                outer = outer.parent
+            if outer is None:
+                return {name: frozenset(schema[name]) for name in read}
+            source = outer.sources[column.table]
+            if isinstance(source, exp.Table) and source.name in read:
+                read[source.name].add(column.name)
+    return {name: frozenset(columns) for name, columns in read.items()}
 
 
 _CUSTOMER = SOURCES["customer"].columns

@@ -34,7 +34,7 @@ FILES = "stedi.files"  # landing files a landing table (or the quarantine, per s
 UPSTREAM = "stedi.upstream"  # snapshot of each input the table was last built from
 CONSENT_POLICY = "stedi.consent-policy"
 STAGES = "stedi.stages"  # on data_quality: [stage, seconds] of each stage of the last run that built a table
-_DATA_FILES: dict[str, list[str]] = {}  # manifest list of a snapshot -> its data files
+_DATA_FILES: dict[str, dict[str, int]] = {}  # manifest list of a snapshot -> its data files and their rows
 
 
 @dataclass(frozen=True)
@@ -181,13 +181,21 @@ def arrow_schema(table: Table) -> pa.Schema:
 def data_files(table: IcebergTable, snapshot_id: int | None = None) -> list[str] | None:
     """Locations of the data files of the table's current (or given) snapshot, largest first
     (engines estimate a scan's rows from its first file); None if the snapshot is gone."""
+    rows = data_file_rows(table, snapshot_id)
+    return None if rows is None else list(rows)
+
+
+def data_file_rows(table: IcebergTable, snapshot_id: int | None = None) -> dict[str, int] | None:
+    """The rows of each data file of the table's current (or given) snapshot, largest file
+    first; None if the snapshot is gone."""
     snapshot = table.current_snapshot() if snapshot_id is None else table.snapshot_by_id(snapshot_id)
     if snapshot is None:
-        return [] if snapshot_id is None else None
+        return {} if snapshot_id is None else None
     if snapshot.manifest_list not in _DATA_FILES:  # a snapshot never changes: read it once
         scan = table.scan(snapshot_id=snapshot.snapshot_id)
         tasks = sorted(scan.plan_files(), key=lambda task: task.file.file_size_in_bytes, reverse=True)
-        _DATA_FILES[snapshot.manifest_list] = [task.file.file_path.removeprefix("file://") for task in tasks]
+        _DATA_FILES[snapshot.manifest_list] = {task.file.file_path.removeprefix("file://"): task.file.record_count
+                                               for task in tasks}
     return _DATA_FILES[snapshot.manifest_list]
 
 
