@@ -1,5 +1,6 @@
 """History, vacuum and the right to erasure."""
 
+import gzip
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +16,8 @@ from stedi.maintenance import history, vacuum
 from stedi.query import QueryError
 from stedi.schema import TABLES
 from stedi.storage import catalog as ice
+from stedi.storage import tombstones
+from stedi.storage.warehouse import Warehouse
 
 
 @pytest.fixture
@@ -105,6 +108,23 @@ def test_forget_erases_a_customer_everywhere(generated, warehouse):
     run(str(warehouse), str(landing))
     for where, text in every_string_in(warehouse):
         assert email not in text and name not in text, where
+
+
+@pytest.mark.parametrize("text, may", [
+    ('{"user": "someone@x.com", "timestamp": 1}\n', False),
+    ('{"user": "Pat.Lee@X.com", "timestamp": 1}\n', True),  # in another case
+    ('{"user": "pat.lee\\u0040x.com", "timestamp": 1}\n', True),  # an escape a search cannot read
+    ('{"user": "pat.lée@x.com", "timestamp": 1}\n', True),  # beyond ASCII: case folding differs
+    ('{"user": "x", "serialnumber": "dev-9"}\n', True),  # the person's device
+])
+def test_a_landing_file_is_read_line_by_line_only_if_it_may_mention_the_person(tmp_path, monkeypatch, text, may):
+    monkeypatch.setattr(tombstones, "SEARCH_BLOCK", 5)  # a value across blocks is still found
+    path = tmp_path / "a.json"
+    path.write_text(text)
+    gzipped = tmp_path / "a.json.gz"
+    gzipped.write_bytes(gzip.compress(path.read_bytes()))
+    found = tombstones.Tombstones(Warehouse.at(str(tmp_path / "wh")))
+    assert [found.may_mention(str(p), ["pat.lee@x.com", "dev-9"]) for p in (path, gzipped)] == [may, may]
 
 
 def test_forget_an_unknown_email_is_one_clear_error(warehouse, capsys):

@@ -49,6 +49,8 @@ def forget(warehouse: str, email: str, catalog: str | None = None, database: str
         for source in IDENTITY:
             removed[source] = 0
             for location in wh.landing_files(source).values():
+                if not tombstones.may_mention(location, [*spellings, *devices]):
+                    continue
                 count = tombstones.copy(source, location, cleaned)
                 if count:
                     files.copy(cleaned, location)

@@ -16,6 +16,7 @@ from .warehouse import Warehouse
 # The field of each source that says whose line it is.
 IDENTITY = {"customer": "email", "accelerometer": "user", "step_trainer": "serialnumber"}
 TOKENS = re.compile(rb"[\w.+\-@]+")
+SEARCH_BLOCK = 1 << 24  # bytes `Tombstones.may_mention` searches at a time
 
 
 class Tombstones:
@@ -47,6 +48,26 @@ class Tombstones:
             values = TOKENS.findall(line)
         # (tombstones made before they were case-insensitive hold the value as it was written)
         return any(self._hash(v.lower()) in self.hashes or self._hash(v) in self.hashes for v in values)
+
+    def may_mention(self, location: str, values: list[str]) -> bool:
+        """Whether the file may hold a line about one of `values`: it holds one of them, in any
+        case, or bytes a plain search cannot rule out (an escape, a character beyond ASCII, not text).
+        A file it rules out need not be read line by line."""
+        needles = [value.lower().encode() for value in values]
+        overlap = max(map(len, needles), default=1) - 1
+        try:
+            with text.open_text(location) as (stream, _):
+                tail = b""
+                while block := stream.read(SEARCH_BLOCK):
+                    if b"\\" in block or not block.isascii():
+                        return True
+                    searched = tail + block.lower()
+                    if any(needle in searched for needle in needles):
+                        return True
+                    tail = searched[max(0, len(searched) - overlap):]
+        except text.NotText:
+            return True
+        return False
 
     def copy(self, source: str, src: str, dst: str) -> int:
         """Copy `src` to `dst` (whole, or not at all) without the erased lines, gzip-compressed if
