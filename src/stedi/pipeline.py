@@ -309,6 +309,8 @@ def _reads_changed(eng, table: Table, upstream, built_from, progress) -> bool:
         removed, added = [f for f in old if f not in new], [f for f in new if f not in old]
         if sum(old[f] for f in removed) != sum(new[f] for f in added):
             return True
+        if not removed:  # the same files
+            continue
         progress(f"comparing the columns {table.name} reads of the rows rewritten in {name}")
         columns = list(TABLES[name].columns)
         read = [(column, kind) for column, kind in columns if column in table.columns_read[name]]
