@@ -173,6 +173,27 @@ def stedi_process(*args, **popen) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "stedi.cli", *args], text=True, **popen)
 
 
+def test_ctrl_c_that_duckdb_swallows_still_stops_the_run_at_its_next_stage(tmp_path, monkeypatch, capsys):
+    from stedi import pipeline
+
+    refresh = pipeline._refresh_landing
+
+    def swallowing_ctrl_c(*args):  # as DuckDB can, when Ctrl-C lands as a query ends
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        return refresh(*args)
+
+    monkeypatch.setattr(pipeline, "_refresh_landing", swallowing_ctrl_c)
+    landing = write_landing(tmp_path / "in", customer=[{"email": "a@x.com", "shareWithResearchAsOfDate": 1}])
+    assert main(["run", "--source", str(landing), "--warehouse", str(tmp_path / "wh")]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "interrupted: every table is at its last committed state"
+    monkeypatch.undo()
+    assert store.open_tables(str(tmp_path / "wh")).load("customer_trusted").current_snapshot() is None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_ctrl_c_during_a_run_is_one_line_and_leaves_the_tables_as_they_were(tmp_path):
     generate(str(tmp_path / "in"), customers=1500, seed=1)
     process = stedi_process("run", "--source", str(tmp_path / "in"), "--warehouse", str(tmp_path / "wh"),

@@ -6,6 +6,7 @@ import gc
 import json
 import os
 import re
+import signal
 import sys
 from collections import Counter
 from contextlib import contextmanager
@@ -169,8 +170,34 @@ def _aws_arguments(parser: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def _progress(args):
-    """The progress callback of a long command: nothing with --quiet; on a terminal, each stage live
-    with its elapsed time; else a plain line per stage."""
+    """The progress callback of a long command (see `_shown`), which stops the command at its next
+    stage once Ctrl-C was pressed: DuckDB can swallow the KeyboardInterrupt that Ctrl-C raises while
+    a query runs (duckdb/duckdb#10216), and the command would go on to the end."""
+    pressed = []
+
+    def on_ctrl_c(signum, frame):
+        pressed.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        with _shown(args) as show:
+            def stage(message):
+                if pressed:
+                    raise KeyboardInterrupt
+                show(message)
+
+            yield stage
+            if pressed:
+                raise KeyboardInterrupt
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _shown(args):
+    """Progress shown: nothing with --quiet; on a terminal, each stage live with its elapsed time;
+    else a plain line per stage."""
     if args.quiet:
         yield lambda message: None
     elif not sys.stderr.isatty():
