@@ -2,7 +2,8 @@
 
 Each table is rebuilt only when something it is built from changed: its commit records a
 fingerprint of its inputs (landing files, upstream snapshots, rule, parameters), so a rerun on
-the same input commits nothing, and a change to columns its rule does not read leaves it as it is. Every table changes by one atomic Iceberg commit.
+the same input commits nothing, and a change to columns its rule does not read leaves it as it
+is. Every table changes by one atomic Iceberg commit.
 """
 
 import hashlib
@@ -302,8 +303,10 @@ def _reads_changed(eng, table: Table, upstream, built_from, progress) -> bool:
     for name, t in upstream.items():
         if t.metadata.current_snapshot_id == built_from.get(name):
             continue
-        old = ice.data_file_rows(t, built_from[name]) if built_from.get(name) is not None else {}
-        if name not in built_from or old is None:
+        if name not in built_from:
+            return True
+        old = ice.data_file_rows(t, built_from[name]) if built_from[name] is not None else {}
+        if old is None:  # its snapshot then was expired
             return True
         new = ice.data_file_rows(t)
         removed, added = [f for f in old if f not in new], [f for f in new if f not in old]
