@@ -223,13 +223,14 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
     built_from = ice.upstream(target) if ice.fingerprint(target) == rule else None
     if built_from == snapshots:
         return
-    if built_from is not None and not _reads_changed(eng, table, upstream, built_from, progress):
+    changes = _changes(upstream, built_from)
+    if changes is not None and not _reads_changed(eng, table, changes, progress):
         progress(f"keeping {table.name}: no column it reads changed")
         ice.replace(target, [], rule, rows=AlwaysFalse(), properties={ice.UPSTREAM: ice.encode_upstream(snapshots)})
         return
     inputs = {name: (ice.data_files(t), list(TABLES[name].columns)) for name, t in upstream.items()}
     current = (ice.data_files(target), list(table.columns))
-    growth = _growth(upstream, built_from)
+    growth = _growth(changes)
     if growth:  # every changed input only grew: the rule may read what each added, and held before
         for name, (_, columns) in list(inputs.items()):
             old, new = growth.get(name, (inputs[name][0], []))
@@ -278,37 +279,38 @@ def _listed(names) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _growth(upstream, built_from) -> dict[str, tuple[list[str], list[str]]] | None:
-    """Per input changed since the table was built, its data files then and the files added
-    since, when every input that changed only grew; else None."""
+def _changes(upstream, built_from) -> dict[str, tuple[dict[str, int], dict[str, int]]] | None:
+    """Per input changed since the table was built, the rows of each of its data files then and
+    now; None when that is not known (the table never built, an input new to it, an expired snapshot)."""
     if built_from is None:
         return None
-    growth = {}
+    changes = {}
     for name, t in upstream.items():
         if t.metadata.current_snapshot_id == built_from.get(name):
             continue
         if name not in built_from:
             return None
-        old = ice.data_files(t, built_from[name]) if built_from[name] is not None else []
-        new = ice.data_files(t)
-        if old is None or not set(old) <= set(new):
+        old = ice.data_file_rows(t, built_from[name]) if built_from[name] is not None else {}
+        if old is None:
             return None
-        growth[name] = (old, sorted(set(new) - set(old)))
-    return growth
+        changes[name] = (old, ice.data_file_rows(t))
+    return changes
 
 
-def _reads_changed(eng, table: Table, upstream, built_from, progress) -> bool:
+def _growth(changes) -> dict[str, tuple[list[str], list[str]]] | None:
+    """Per changed input, its data files then and the files added since, when every input that
+    changed only grew; else None."""
+    if changes is None or any(not set(old) <= set(new) for old, new in changes.values()):
+        return None
+    return {name: (list(old), sorted(set(new) - set(old))) for name, (old, new) in changes.items()}
+
+
+def _reads_changed(eng, table: Table, changes, progress) -> bool:
     """Whether an input changed, since the table was built, in the columns its rule reads: the data
     files a change added and removed hold other rows (counted, then, where the counts agree, compared)."""
-    for name, t in upstream.items():
-        if t.metadata.current_snapshot_id == built_from.get(name):
-            continue
-        if name not in built_from:
-            return True
-        old = ice.data_file_rows(t, built_from[name]) if built_from[name] is not None else {}
-        if old is None:  # its snapshot then was expired
-            return True
-        new = ice.data_file_rows(t)
+    if changes is None:
+        return True
+    for name, (old, new) in changes.items():
         removed, added = [f for f in old if f not in new], [f for f in new if f not in old]
         if sum(old[f] for f in removed) != sum(new[f] for f in added):
             return True
