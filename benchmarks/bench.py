@@ -10,8 +10,8 @@ its input), and for each engine given that scale the floor (`floor.py --engine E
 as a plain script on that engine), a full `stedi run` into a fresh warehouse, a no-op rerun on the
 unchanged warehouse, and a rerun after ~1% more accelerometer data lands in the source folder as a
 new file. At the scales given to --ENGINE-changes it also measures small changes: a rerun after
-one customer's record is sent again, changed (a new phone and update date), and `stedi forget` of
-another customer. The floor must build as many machine_learning_curated rows as the full run (the
+one customer's record is sent again, changed (a new phone and update date), a rerun after it is
+sent once more withdrawing research consent, and `stedi forget` of another customer. The floor must build as many machine_learning_curated rows as the full run (the
 same rules): a MISMATCH line says when it does not.
 Wall seconds, and peak RSS and CPU seconds of the whole process tree (the Spark JVM and its Python
 workers are children of `stedi`), sampled every 50 ms from /proc. Each measurement waits (up to 2
@@ -48,6 +48,7 @@ from stedi.generate import generate
 EXTRA_FRACTION = 0.01  # the incremental batch: 1% of the accelerometer lines
 PLUS_FILE = "accelerometer-plus.json"  # the name it lands by in the source folder
 CHANGED_FILE = "customer-changed.json"  # the changed customer record, likewise
+WITHDRAWN_FILE = "customer-withdrawn.json"  # the same customer's record withdrawing consent, likewise
 SAMPLE_SECONDS = 0.05  # RSS sampling interval
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -55,7 +56,7 @@ CPUS = os.cpu_count()  # all CPUs, as /proc/stat counts them
 QUIET_LOAD = 0.1  # measure once other processes use less than this share of the CPUs...
 QUIET_WAIT = 120  # ...or after this many seconds of waiting (--quiet-wait)
 ENGINES = ("duckdb", "spark")
-KINDS = ("floor", "full", "noop", "plus", "changed", "forget")  # what is measured per engine and scale
+KINDS = ("floor", "full", "noop", "plus", "changed", "withdrawn", "forget")  # what is measured per engine and scale
 
 BARE_READ = """
 import sys, duckdb
@@ -94,6 +95,7 @@ class Scale:
     extra: Path  # the held-back 1%, landed as one new file for the +1% run (see `landed`)
     extra_rows: int
     changed: Path  # one customer's record, changed, landed as a new file for the changed-record run
+    withdrawn: Path  # the same customer's next record, without research consent, likewise
     forgotten: str  # the email of the customer the forget run erases
 
 
@@ -106,6 +108,7 @@ class EngineFigures:
     noop: list[Measurement] = field(default_factory=list)
     plus: list[Measurement] = field(default_factory=list)
     changed: list[Measurement] = field(default_factory=list)  # only at the --ENGINE-changes scales
+    withdrawn: list[Measurement] = field(default_factory=list)
     forget: list[Measurement] = field(default_factory=list)
 
 
@@ -231,6 +234,7 @@ def prepare(folder: Path, customers: int) -> Scale:
     landing, extra = folder / "landing", folder / "extra.json"
     (landing / "accelerometer" / "landing" / PLUS_FILE).unlink(missing_ok=True)  # left by an interrupted bench
     (landing / "customer" / "landing" / CHANGED_FILE).unlink(missing_ok=True)
+    (landing / "customer" / "landing" / WITHDRAWN_FILE).unlink(missing_ok=True)
     done = folder / "ready"
     if not done.exists():
         shutil.rmtree(folder, ignore_errors=True)
@@ -250,7 +254,14 @@ def prepare(folder: Path, customers: int) -> Scale:
         elif key.lower() == "phone":
             record[key] = "8015550000"
     (folder / "changed.json").write_text(json.dumps(record) + "\n")
-    return Scale(customers, landing, extra, extra_rows, folder / "changed.json", forgotten["email"])
+    for key in record:
+        if key.lower() == "lastupdatedate":
+            record[key] += 1000
+        elif key.lower() == "sharewithresearchasofdate":
+            record[key] = None
+    (folder / "withdrawn.json").write_text(json.dumps(record) + "\n")
+    return Scale(customers, landing, extra, extra_rows, folder / "changed.json", folder / "withdrawn.json",
+                 forgotten["email"])
 
 
 def consenting_customers(landing: Path) -> tuple[dict, dict]:
@@ -342,16 +353,17 @@ def bare_rows(result: Measurement) -> int:
 
 def bench_engine(engine: str, scale: Scale, root: Path, repeat: int, changes: bool) -> EngineFigures:
     """The floor, then a full run into a fresh warehouse, a no-op rerun and a +1% rerun, and with
-    `changes` a changed-record rerun and a forget; `repeat` times."""
+    `changes` a changed-record rerun, a withdrawn-consent rerun and a forget; `repeat` times."""
     figures = EngineFigures()
     landings = {"plus": (scale.extra, scale.landing / "accelerometer" / "landing" / PLUS_FILE),
-                "changed": (scale.changed, scale.landing / "customer" / "landing" / CHANGED_FILE)}
+                "changed": (scale.changed, scale.landing / "customer" / "landing" / CHANGED_FILE),
+                "withdrawn": (scale.withdrawn, scale.landing / "customer" / "landing" / WITHDRAWN_FILE)}
     for n in range(repeat):
         say(f"{scale.customers} customers, {engine} floor {n + 1}/{repeat}")
         figures.floor.append(floor_run(engine, scale.landing, root))
         warehouse = root / f"warehouse-{engine}"
         shutil.rmtree(warehouse, ignore_errors=True)
-        for kind in ("full", "noop", "plus", *(("changed", "forget") if changes else ())):
+        for kind in ("full", "noop", "plus", *(("changed", "withdrawn", "forget") if changes else ())):
             say(f"{scale.customers} customers, {engine}, {kind} run {n + 1}/{repeat}")
             with landed(*landings[kind]) if kind in landings else nullcontext():
                 result = measure(stedi_forget(scale.forgotten, warehouse) if kind == "forget"
@@ -532,7 +544,9 @@ def scale_results(scale: Scale, rows: int, bare: list[Measurement], figures: dic
             "full": full | {"ml_rows": ml_rows(f.full[-1]), "rows_per_s": round(rows / full["wall_s"])},
             "noop": summary(f.noop) | {"commits": committed(f.noop[-1])},
             "plus": summary(f.plus) | {"commits": committed(f.plus[-1])},
-            **({"changed": summary(f.changed) | {"commits": committed(f.changed[-1])}, "forget": summary(f.forget)}
+            **({"changed": summary(f.changed) | {"commits": committed(f.changed[-1])},
+                "withdrawn": summary(f.withdrawn) | {"commits": committed(f.withdrawn[-1])},
+                "forget": summary(f.forget)}
                if f.changed else {}),
             "x_bare_read": round(full["wall_s"] / bare_wall, 2),
             "x_floor": round(full["wall_s"] / floor["wall_s"], 2),
@@ -554,7 +568,8 @@ def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[
           f"CPU {bare_read['cpu_s']:.1f} s, others {bare_read['others']:.0%})")
     header = ["engine", "wall s", "rows/s", "peak RSS MB", "CPU s", "x bare read", "floor s", "floor MB",
               "floor CPU s", "x floor", "ML rows", "floor ML rows", "no-op s", "no-op commits", "+1% s", "+1%/full",
-              "+1% commits", "changed s", "changed/full", "changed commits", "forget s", "forget/full", "others %"]
+              "+1% commits", "changed s", "changed/full", "changed commits", "withdrawn s", "withdrawn/full",
+              "withdrawn commits", "forget s", "forget/full", "others %"]
     table = []
     for engine, e in results["engines"].items():
         full, floor, noop, plus = e["full"], e["floor"], e["noop"], e["plus"]
@@ -566,9 +581,7 @@ def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[
             f"{floor['ml_rows']}" + ("" if e["same_rows_as_floor"] else " MISMATCH"),
             f"{noop['wall_s']:.2f}", noop["commits"], f"{plus['wall_s']:.2f}",
             f"{plus['wall_s'] / full['wall_s']:.2f}", plus["commits"],
-            *([f"{e['changed']['wall_s']:.2f}", f"{e['changed']['wall_s'] / full['wall_s']:.2f}", e["changed"]["commits"],
-               f"{e['forget']['wall_s']:.2f}", f"{e['forget']['wall_s'] / full['wall_s']:.2f}"]
-              if "changed" in e else ["-"] * 5),
+            *change_cells(e, full["wall_s"]),
             f"{max(e[kind]['others'] for kind in KINDS if kind in e):.0%}",
         ])
     print_rows(header, table)
@@ -590,18 +603,30 @@ def print_scale(scale: Scale, rows: int, bare: list[Measurement], figures: dict[
     print_rows(["stage"] + list(columns), table)
 
 
+def change_cells(figures: dict, full_wall: float) -> list[str]:
+    """The changed-record, withdrawn-consent and forget runs' seconds and share of the full run, and
+    the tables the first two committed ("-" each where they were not measured)."""
+    cells = []
+    for kind in ("changed", "withdrawn", "forget"):
+        run = figures.get(kind)
+        cells += [f"{run['wall_s']:.2f}", f"{run['wall_s'] / full_wall:.2f}"] if run else ["-", "-"]
+        if kind != "forget":
+            cells.append(run["commits"] if run else "-")
+    return cells
+
+
 def render_readme(results: dict, readme: Path) -> None:
     """Rewrite the table between `<!-- bench -->` and `<!-- /bench -->` in `readme` from `results`."""
     lines = ["| customers | accelerometer rows | engine | wall s | rows/s | peak RSS (tree) | x bare read "
              "| plain script s | x plain script | CPU s | x plain script's CPU | no-op rerun s | +1% run / full "
-             "| changed record / full | forget / full | others % |",
-             "| " + " | ".join(["---"] * 16) + " |"]
+             "| changed record / full | withdrawn consent / full | forget / full | others % |",
+             "| " + " | ".join(["---"] * 17) + " |"]
     for scale in results["scales"]:
         for engine, e in scale["engines"].items():
             full, floor = e["full"], e["floor"]
             others = max(e[kind]["others"] for kind in KINDS if kind in e)
             changes = " | ".join(f"{e[kind]['wall_s'] / full['wall_s']:.2f}" if kind in e else "-"
-                                 for kind in ("changed", "forget"))
+                                 for kind in ("changed", "withdrawn", "forget"))
             lines.append(
                 f"| {scale['customers']:,} | {scale['accelerometer_rows']:,} | {engine}"
                 f"{' (FAILED)' if full['failed'] else ''} | {full['wall_s']:.1f} | {full['rows_per_s']:,} "

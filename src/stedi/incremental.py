@@ -68,11 +68,13 @@ def recompute_sql(rule: str, table: str, recompute: Recompute) -> str:
     """The rows of `table` with those of the keys `recompute` selects computed anew by `rule`."""
     key = f'"{recompute.key}"'
     keys = f"SELECT {key} FROM changed_keys"
-    restricted = f"SELECT * FROM {recompute.input} WHERE {key} IN ({keys})"
+    restricted = {recompute.input: f"SELECT * FROM {recompute.input} WHERE {key} IN ({keys})"}
+    for name, column, values in recompute.narrowed:
+        restricted[name] = f'SELECT * FROM {name} WHERE "{column}" IN ({_replace_tables(values, restricted)})'
     return (
         f"WITH changed_keys AS ({recompute.sql})\n"
         f"SELECT * FROM {table} WHERE {key} NOT IN ({keys})\n"
-        f"UNION ALL\nSELECT * FROM ({_replace_tables(rule, {recompute.input: restricted})}) AS recomputed"
+        f"UNION ALL\nSELECT * FROM ({_replace_tables(rule, restricted)}) AS recomputed"
     )
 
 

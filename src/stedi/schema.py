@@ -5,7 +5,8 @@ Landing tables come from the landing contract; the others from one SQL file each
 names, then the table's data-quality checks, each a query for the rows that break it, headed
 ``-- check NAME: what must hold`` (``-- check NAME (warn): ...`` for a check that only warns).
 A rule may also say how an incremental run recomputes only part of its table (see `Recompute`),
-in a section headed ``-- recompute by INPUT.KEY: which keys``.
+in a section headed ``-- recompute by INPUT.KEY: which keys``, and which rows of other inputs the
+recomputed keys need, in sections headed ``-- recompute narrows INPUT.COLUMN: to which values``.
 """
 
 import re
@@ -17,7 +18,7 @@ from .contract import SOURCES
 
 DATABASE = "stedi"  # the default database (Iceberg namespace) of the tables
 CONSENT_POLICIES = ("any", "as-of")  # which readings consent covers: all, or those from its date on
-SECTION_HEADER = re.compile(r"^-- (check|recompute by) ([\w.]+)( \(warn\))?: (.*)$", re.MULTILINE)
+SECTION_HEADER = re.compile(r"^-- (check|recompute by|recompute narrows) ([\w.]+)( \(warn\))?: (.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,16 @@ class Recompute:
     """The table's rows for each value of `key` depend only on the rows of `input` with that key
     (and on its other inputs whole). When its inputs only grew, an incremental run recomputes the
     rows of the keys `sql` selects: those the added rows can change (it reads each input's added
-    rows as ``<input>__added``, empty for an input that did not change)."""
+    rows as ``<input>__added``, empty for an input that did not change).
+
+    Each of `narrowed` (input, column, values) reads, of another input, only the rows whose
+    `column` holds one of the values its query selects from the inputs restricted to those keys:
+    the rows the recomputed keys can meet (a join on that column), which spares the rule the rest."""
 
     input: str
     key: str
     sql: str
+    narrowed: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,12 +98,16 @@ def _rule_file(rule: str) -> RuleFile:
     """The rule's SQL, its checks and how it recomputes, from rules/<rule>.sql."""
     text = resources.files("stedi.rules").joinpath(f"{rule}.sql").read_text()
     parts = SECTION_HEADER.split(text)  # rule, then (kind, name, warn, description, sql) per section
-    checks, recompute = [], None
+    checks, recompute, narrowed = [], None, []
     for kind, name, warn, description, sql in zip(*[iter(parts[1:])] * 5):
         if kind == "check":
             checks.append(Check(rule, name, description, sql.strip(), blocking=not warn))
-        else:
+        elif kind == "recompute by":
             recompute = Recompute(*name.split("."), sql.strip())  # its description is for readers
+        else:
+            narrowed.append((*name.split("."), sql.strip()))
+    if recompute is not None:
+        recompute = Recompute(recompute.input, recompute.key, recompute.sql, tuple(narrowed))
     return RuleFile(parts[0].strip(), tuple(checks), recompute)
 
 

@@ -72,6 +72,9 @@ JOIN (SELECT "timestamp" FROM accelerometer_landing__added
       SELECT a."timestamp" FROM accelerometer_landing AS a JOIN customer_trusted__added AS c ON a."user" = c.email
      ) AS t ON s.sensorreadingtime = t."timestamp"
 
+-- recompute narrows accelerometer_landing.timestamp: to those devices' reading times, the phone readings they match
+SELECT sensorreadingtime FROM step_trainer_landing
+
 -- check unique_serial: one row per device, none without a serial
 SELECT serialnumber FROM device_ownership GROUP BY serialnumber HAVING COUNT(*) > 1 OR serialnumber IS NULL
 
