@@ -74,13 +74,21 @@ def test_withdrawn_consent_removes_the_customer_everywhere_on_the_next_run(gener
     run(str(tmp_path / "wh"), str(landing))
     owner = min(truth["device_owner"].values())
     write_landing(tmp_path / "withdrawal", customer=[customer(owner, 1_900_000_000_000, None)])
-    run(str(tmp_path / "wh"), str(tmp_path / "withdrawal"))
+    result = run(str(tmp_path / "wh"), str(tmp_path / "withdrawal"))
     for table, column in [("customer_trusted", "email"), ("customer_curated", "email"),
                           ("accelerometer_trusted", '"user"'), ("device_ownership", "owner_email")]:
         assert scalar(tmp_path / "wh", f"SELECT COUNT(*) FROM {table} WHERE {column} = '{owner}'") == 0, table
     serial = next(s for s, e in truth["device_owner"].items() if e == owner)
     for table in ("step_trainer_trusted", "machine_learning_curated"):
         assert scalar(tmp_path / "wh", f"SELECT COUNT(*) FROM {table} WHERE serialnumber = '{serial}'") == 0
+    # the tables with a recompute recompute only the keys the withdrawal touches, and all end as one run would
+    assert {stage.split(" rows ")[0] for stage, _ in result.stages if stage.startswith("recomputing")} == {
+        "recomputing the accelerometer_trusted", "recomputing the customer_curated", "recomputing the device_ownership"}
+    both = tmp_path / "both"
+    shutil.copytree(landing, both)
+    shutil.copy(tmp_path / "withdrawal/customer/landing/customer-0.json", both / "customer/landing/withdrawal.json")
+    run(str(tmp_path / "fresh"), str(both))
+    assert contents(tmp_path / "wh") == contents(tmp_path / "fresh")
 
 
 def test_late_consent_brings_the_customer_in_on_the_next_run(tmp_path):
@@ -186,6 +194,8 @@ def test_a_changed_record_rebuilds_only_the_tables_that_read_what_changed(genera
     assert [name for name in result.committed if name in BUILD_ORDER] == rebuilt
     assert [stage for stage, _ in result.stages if stage.startswith("keeping")] == [
         f"keeping {name}: no column it reads changed" for name in kept]
+    assert "recomputing the customer_curated rows that changed rows of customer_trusted can change" in [
+        stage for stage, _ in result.stages]  # that customer's row, not the table
     both = tmp_path / "both"  # one run on the same files ends the same
     shutil.copytree(landing, both)
     shutil.copy(changed / "customer/landing/customer-0.json", both / "customer/landing/changed.json")

@@ -1,6 +1,7 @@
 """Spark builds exactly the tables DuckDB builds, from the same rules (skipped without Java)."""
 
 import json
+import shutil
 
 import pytest
 from conftest import REAL_DATA, contents, hold_back_phone_readings, rows, write_landing
@@ -88,6 +89,21 @@ def test_spark_appends_and_recomputes_what_late_readings_change_like_duckdb(gene
     run(str(tmp_path / "duckdb"), str(landing), engine="duckdb")
     assert contents(tmp_path / "spark") == contents(tmp_path / "duckdb")
 
+
+def test_spark_recomputes_what_a_withdrawn_consent_changes_like_duckdb(generated, tmp_path):
+    """The recompute path over a rewritten input (a customer's consent withdrawn) in Spark SQL."""
+    landing, truth = generated
+    owner = min(truth["device_owner"].values())
+    withdrawal = write_landing(tmp_path / "withdrawal", customer=[
+        {"customerName": "Pat", "email": owner, "lastUpdateDate": 1_900_000_000_000, "shareWithResearchAsOfDate": None}])
+    run(str(tmp_path / "spark"), str(landing), engine="spark")
+    result = run(str(tmp_path / "spark"), str(withdrawal), engine="spark")
+    assert sum(stage.startswith("recomputing") for stage, _ in result.stages) == 3
+    both = tmp_path / "both"
+    shutil.copytree(landing, both)
+    shutil.copy(withdrawal / "customer/landing/customer-0.json", both / "customer/landing/withdrawal.json")
+    run(str(tmp_path / "duckdb"), str(both), engine="duckdb")
+    assert contents(tmp_path / "spark") == contents(tmp_path / "duckdb")
 
 
 ZEROS = ["-0.0", "0", "-0.0", "0.0", "-0"]  # five: enough for DuckDB to dictionary-encode a column (see DuckDBEngine.write)

@@ -7,7 +7,8 @@ added rows, the grown inputs before it whole, and those after it as they were: t
 to exactly the new rows (a telescoping sum), so a table appends them instead of being rebuilt.
 
 A rule that aggregates cannot append, but one whose rows are per key of an input (see
-`schema.Recompute`) recomputes only the keys the added rows can change, keeping the others.
+`schema.Recompute`) recomputes only the keys its inputs' changed rows can change (added, removed
+or rewritten), keeping the others.
 """
 
 from collections.abc import Iterable
@@ -15,12 +16,23 @@ from collections.abc import Iterable
 import sqlglot
 from sqlglot import exp
 
+from .landing import quote
 from .schema import Recompute, parsed
 
 
 def added(name: str) -> str:
     """The name a rule reads an input's added rows by."""
     return f"{name}__added"
+
+
+def removed(name: str) -> str:
+    """The name a rule reads an input's removed rows by (those of its files removed since)."""
+    return f"{name}__removed"
+
+
+def changed(name: str) -> str:
+    """The name a recompute reads an input's changed rows by (see `recompute_sql`)."""
+    return f"{name}__changed"
 
 
 def before(name: str) -> str:
@@ -42,37 +54,53 @@ def new_rows_sql(rows: str, table: str, columns: tuple[tuple[str, str], ...]) ->
 
     Grouped rather than DISTINCT, DOUBLE columns taken by ANY_VALUE: Spark turns -0.0 into 0.0 in the
     keys of a grouping (SPARK-26021), not in the values it aggregates."""
-    names = [f'"{name}"' for name, _ in columns]
+    names = [quote(name) for name, _ in columns]
     values = ", ".join(f"ANY_VALUE(new.{n}) AS {n}" if kind == "DOUBLE" else f"new.{n}"
                        for n, (_, kind) in zip(names, columns))
     return f"SELECT {values} FROM ({rows_not_held_sql(f'({rows})', table, columns)}) AS new GROUP BY {', '.join(names)}"
 
 
 def rows_not_held_sql(rows: str, table: str, columns: Iterable[tuple[str, str]]) -> str:
-    """The rows of `rows` (a table, or a query in parentheses) that `table` does not hold, by all
-    `columns` (NULLs compare equal): an anti join, which keeps duplicates and the rows as they are."""
-    same = " AND ".join(f'held."{name}" IS NOT DISTINCT FROM new."{name}"' for name, _ in columns)
+    """The rows of `rows` that `table` does not hold (each a table, or a query in parentheses), by
+    all `columns` (NULLs compare equal): an anti join, which keeps duplicates and the rows as they are."""
+    same = " AND ".join(f"held.{quote(name)} IS NOT DISTINCT FROM new.{quote(name)}" for name, _ in columns)
     return f"SELECT * FROM {rows} AS new WHERE NOT EXISTS (SELECT 1 FROM {table} AS held WHERE {same})"
 
 
-def rows_differing_sql(columns: Iterable[tuple[str, str]]) -> str:
-    """The rows of `removed_rows` and of `added_rows`, in `columns`, that the other lacks (as
-    multisets): none when an input's rewritten files hold, in these columns, what they replaced.
-    Floats compare as text, which keeps -0.0 apart from 0.0 (Spark's EXCEPT would not)."""
-    values = ", ".join(f'CAST("{name}" AS VARCHAR)' if kind == "DOUBLE" else f'"{name}"' for name, kind in columns)
-    return (f"(SELECT {values} FROM removed_rows EXCEPT ALL SELECT {values} FROM added_rows)\nUNION ALL\n"
-            f"(SELECT {values} FROM added_rows EXCEPT ALL SELECT {values} FROM removed_rows)")
+def rows_differing_sql(columns: Iterable[tuple[str, str]], removed_rows: str, added_rows: str) -> str:
+    """The rows, in `columns`, that the tables `removed_rows` and `added_rows` hold a different
+    number of times, each once: none when an input's rewritten files hold, in these columns, what
+    they replaced. Counted by groups (DuckDB's EXCEPT ALL numbers every row, ten times slower over
+    millions); floats compare as text, which keeps -0.0 apart from 0.0 (Spark's grouping would not)."""
+    values = ", ".join(f"CAST({quote(name)} AS VARCHAR) AS {quote(name)}" if kind == "DOUBLE" else quote(name)
+                       for name, kind in columns)
+    names = ", ".join(quote(name) for name, _ in columns)
+    return (f"SELECT {names} FROM (SELECT {values}, 1 AS stedi_side FROM {removed_rows}\n"
+            f"UNION ALL SELECT {values}, -1 AS stedi_side FROM {added_rows}) AS sides\n"
+            f"GROUP BY {names} HAVING SUM(stedi_side) <> 0")
+
+
+def changed_keys_sql(recompute: Recompute, read: dict[str, list[tuple[str, str]]]) -> str:
+    """The keys `recompute` selects, each once. Its query reads each input's changed rows as
+    ``<input>__changed``, in the columns of `read` (input -> the columns the rule reads of it): the
+    rows of its files added since the table was built and of those removed, that the other side
+    lacks (floats as text)."""
+    changes = [f"{changed(name)} AS ({rows_differing_sql(columns, removed(name), added(name))})"
+               for name, columns in read.items()]
+    key = quote(recompute.key)
+    return f"WITH {', '.join(changes)}\nSELECT DISTINCT {key} FROM ({recompute.sql}) AS changed_keys"
 
 
 def recompute_sql(rule: str, table: str, recompute: Recompute) -> str:
-    """The rows of `table` with those of the keys `recompute` selects computed anew by `rule`."""
-    key = f'"{recompute.key}"'
+    """The rows of `table` with those of the keys in the table `changed_keys` (see
+    `changed_keys_sql`) computed anew by `rule`. (The keys are a table, written first: a query in
+    their place left DuckDB without an estimate of how few they are, and it hashed the readings.)"""
+    key = quote(recompute.key)
     keys = f"SELECT {key} FROM changed_keys"
     restricted = {recompute.input: f"SELECT * FROM {recompute.input} WHERE {key} IN ({keys})"}
     for name, column, values in recompute.narrowed:
-        restricted[name] = f'SELECT * FROM {name} WHERE "{column}" IN ({_replace_tables(values, restricted)})'
+        restricted[name] = f"SELECT * FROM {name} WHERE {quote(column)} IN ({_replace_tables(values, restricted)})"
     return (
-        f"WITH changed_keys AS ({recompute.sql})\n"
         f"SELECT * FROM {table} WHERE {key} NOT IN ({keys})\n"
         f"UNION ALL\nSELECT * FROM ({_replace_tables(rule, restricted)}) AS recomputed"
     )

@@ -23,7 +23,7 @@ from . import incremental
 from .contract import SOURCES, Source
 from .engines import MEMORY_LIMIT_VARIABLE, OutOfResources, make_engine, resolved_memory_limit
 from .generate import generate
-from .landing import literal, resolved_max_line_bytes, validated_sql
+from .landing import literal, quote, resolved_max_line_bytes, validated_sql
 from .schema import BUILD_ORDER, CONSENT_POLICIES, DATABASE, TABLES, Check, Table
 from .storage import catalog as ice
 from .storage import files
@@ -175,7 +175,7 @@ def _refresh_landing(wh, load, eng, src: Source, max_line_bytes: int, scratch, r
     landing, hidden = wh.landing(src.name)  # name (path under <source>/landing/) -> location; hidden files
     result.skipped += [f"{location} is hidden (a name starting with . or _): not read" for location in hidden]
     contract = _digest(validated_sql(src, "lines"), max_line_bytes)
-    columns = ", ".join(f'"{name}"' for name, _ in src.columns)
+    columns = ", ".join(quote(name) for name, _ in src.columns)
     name_of_file = f"substr(file, {len(wh.landing_dir(src.name)) + 2})"  # engines read files at their location
     targets = [  # (table, bookmark key, rows a rebuild replaces, its rows among the parsed lines)
         (src.table, "", AlwaysTrue(), f"SELECT {columns} FROM parsed WHERE reason IS NULL"),
@@ -213,9 +213,9 @@ def _refresh_landing(wh, load, eng, src: Source, max_line_bytes: int, scratch, r
 def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResult, progress) -> None:
     """Bring `table` up to date with its inputs. When no column its rule reads changed, keep its
     rows (see `Table.columns_read`); when they only grew, append the rows the rule adds (if it may,
-    see `Table.appends_from`) or recompute the rows they can change (see `Table.recompute`); else
-    rebuild it. Commit only the rows that changed: when none was removed, as an append, which the
-    tables built from this one can follow in turn."""
+    see `Table.appends_from`); else recompute the rows the changed rows can touch (if it can, see
+    `Table.recompute`) or rebuild it. Commit only the rows that changed: when none was removed, as
+    an append, which the tables built from this one can follow in turn."""
     upstream = {name: load(name) for name in table.inputs}
     snapshots = {name: t.metadata.current_snapshot_id for name, t in upstream.items()}
     rule = _digest(table.sql, parameters["consent_policy"], salt_digest)
@@ -230,16 +230,18 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
         return
     inputs = {name: (ice.data_files(t), list(TABLES[name].columns)) for name, t in upstream.items()}
     current = (ice.data_files(target), list(table.columns))
-    growth = _growth(changes)
-    if growth:  # every changed input only grew: the rule may read what each added, and held before
-        for name, (_, columns) in list(inputs.items()):
-            old, new = growth.get(name, (inputs[name][0], []))
-            inputs[incremental.before(name)], inputs[incremental.added(name)] = (old, columns), (new, columns)
+    if changes is not None:  # the rule may read what each input held before, and what it added and removed since
+        for name, (now, columns) in list(inputs.items()):
+            old, new = changes.get(name, (now, now))
+            inputs[incremental.before(name)] = (list(old), columns)
+            inputs[incremental.added(name)] = ([f for f in new if f not in old], columns)
+            inputs[incremental.removed(name)] = ([f for f in old if f not in new], columns)
     inputs[table.name] = current
     out_dir = _data_dir(wh, table.name)
-    if growth and set(growth) <= set(table.appends_from):
-        progress(f"appending to {table.name} what {_listed(growth)} added")
-        sql = incremental.delta_sql(table.sql, list(growth))
+    grew = changes and all(set(old) <= set(new) for old, new in changes.values())  # every changed input only grew
+    if grew and set(changes) <= set(table.appends_from):
+        progress(f"appending to {table.name} what {_listed(changes)} added")
+        sql = incremental.delta_sql(table.sql, list(changes))
         if table.distinct:
             sql = incremental.new_rows_sql(sql, table.name, table.columns)
         # The old rows passed their checks and every input only grew: checking the appended rows
@@ -247,9 +249,15 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
         checked = new_rows = ice.drop_empty(eng.write(sql, inputs, out_dir, parameters))
         replaced = AlwaysFalse()
     else:
-        if growth and table.recompute:
-            progress(f"recomputing the {table.name} rows that new rows of {_listed(growth)} can change")
-            sql = incremental.recompute_sql(table.sql, table.name, table.recompute)
+        keys_dir = None
+        if changes and table.recompute:
+            progress(f"recomputing the {table.name} rows that {'new' if grew else 'changed'} rows of "
+                     f"{_listed(changes)} can change")
+            recompute, keys_dir = table.recompute, _data_dir(wh, table.name)
+            read = {name: _columns_read(table, name) for name in upstream}
+            keys = eng.write(incremental.changed_keys_sql(recompute, read), inputs, keys_dir, parameters)
+            inputs["changed_keys"] = (keys, [(recompute.key, dict(TABLES[recompute.input].columns)[recompute.key])])
+            sql = incremental.recompute_sql(table.sql, table.name, recompute)
         else:
             progress(f"building {table.name}")
             sql = table.sql
@@ -258,12 +266,15 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
         rebuilt = (checked, current[1])
         # Compare with the table's rows (as sets where the rule makes them distinct: EXCEPT ALL is
         # several times slower); a large table that keeps duplicates, the last one built, is
-        # replaced whole.
+        # replaced whole. A recompute compares only the rows of the keys it recomputed.
         compared = target.current_snapshot() is not None and (table.distinct or not table.appends_from)
-        if compared and eng.count(*_rows_missing(current, rebuilt, table.distinct)) == 0:
-            added = _rows_missing(rebuilt, current, table.distinct)
+        keys = {"changed_keys": inputs["changed_keys"]} if keys_dir else {}
+        if compared and eng.count(*_rows_missing(current, rebuilt, table.distinct, keys)) == 0:
+            added = _rows_missing(rebuilt, current, table.distinct, keys)
             new_rows = ice.drop_empty(eng.write(*added, _data_dir(wh, table.name)))
             replaced = AlwaysFalse()
+        if keys_dir:
+            files.delete_tree(keys_dir)
     if new_rows:
         _check(load, eng, table, checked, parameters, result)
     if ice.replace(target, new_rows, rule, rows=replaced, properties={
@@ -297,14 +308,6 @@ def _changes(upstream, built_from) -> dict[str, tuple[dict[str, int], dict[str, 
     return changes
 
 
-def _growth(changes) -> dict[str, tuple[list[str], list[str]]] | None:
-    """Per changed input, its data files then and the files added since, when every input that
-    changed only grew; else None."""
-    if changes is None or any(not set(old) <= set(new) for old, new in changes.values()):
-        return None
-    return {name: (list(old), sorted(set(new) - set(old))) for name, (old, new) in changes.items()}
-
-
 def _reads_changed(eng, table: Table, changes, progress) -> bool:
     """Whether an input changed, since the table was built, in the columns its rule reads: the data
     files a change added and removed hold other rows (counted, then, where the counts agree, compared)."""
@@ -316,26 +319,36 @@ def _reads_changed(eng, table: Table, changes, progress) -> bool:
             return True
         if not removed:  # the same files
             continue
-        columns = list(TABLES[name].columns)
-        read = [(column, kind) for column, kind in columns if column in table.columns_read[name]]
+        columns, read = list(TABLES[name].columns), _columns_read(table, name)
         if len(read) == len(columns):  # a commit that rewrote rows changed some (rebuilds commit only changes)
             return True
         progress(f"comparing the columns {table.name} reads of the rows rewritten in {name}")
-        if read and eng.count(incremental.rows_differing_sql(read), {"removed_rows": (removed, columns),
-                                                                      "added_rows": (added, columns)}):
+        views = {incremental.removed(name): (removed, columns), incremental.added(name): (added, columns)}
+        if read and eng.count(incremental.rows_differing_sql(read, *views), views):
             return True
     return False
 
 
-def _rows_missing(rows, other, as_sets: bool) -> tuple[str, dict]:
+def _columns_read(table: Table, name: str) -> list[tuple[str, str]]:
+    """The columns of the input `name` that the rule of `table` reads, with their types."""
+    return [(column, kind) for column, kind in TABLES[name].columns if column in table.columns_read[name]]
+
+
+def _rows_missing(rows, other, as_sets: bool, keys: dict) -> tuple[str, dict]:
     """The query for the rows of `rows` that `other` lacks (each is files, columns, and both sets
-    where `as_sets`, or multisets), and its inputs. Sets compare by an anti join, not EXCEPT: its
-    DISTINCT over every column would hash the whole table once more, and Spark's turns -0.0 into 0.0."""
+    where `as_sets`, or multisets), and its inputs; with `keys` (the recompute's changed_keys),
+    among the rows of those keys only. Sets compare by an anti join, not EXCEPT: its DISTINCT over
+    every column would hash the whole table once more, and Spark's turns -0.0 into 0.0."""
+    these, others = "these_rows", "other_rows"
+    if keys:
+        ((key, _),) = keys["changed_keys"][1]
+        these, others = (f"(SELECT * FROM {name} WHERE {quote(key)} IN (SELECT {quote(key)} FROM changed_keys))"
+                         for name in (these, others))
     if as_sets:
-        sql = incremental.rows_not_held_sql("these_rows", "other_rows", rows[1])
+        sql = incremental.rows_not_held_sql(these, others, rows[1])
     else:
-        sql = "SELECT * FROM these_rows EXCEPT ALL SELECT * FROM other_rows"
-    return sql, {"these_rows": rows, "other_rows": other}
+        sql = f"SELECT * FROM {these} AS these EXCEPT ALL SELECT * FROM {others} AS others"
+    return sql, {"these_rows": rows, "other_rows": other, **keys}
 
 
 def _check(load, eng, table: Table, written: list[str], parameters, result: RunResult) -> None:

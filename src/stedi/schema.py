@@ -18,6 +18,7 @@ from .contract import SOURCES
 
 DATABASE = "stedi"  # the default database (Iceberg namespace) of the tables
 CONSENT_POLICIES = ("any", "as-of")  # which readings consent covers: all, or those from its date on
+LANDING_TABLE = "_table"  # a landing table's folder, under <source>/landing/ beside the files it holds
 SECTION_HEADER = re.compile(r"^-- (check|recompute by|recompute narrows) ([\w.]+)( \(warn\))?: (.*)$", re.MULTILINE)
 
 
@@ -37,9 +38,10 @@ class Check:
 @dataclass(frozen=True)
 class Recompute:
     """The table's rows for each value of `key` depend only on the rows of `input` with that key
-    (and on its other inputs whole). When its inputs only grew, an incremental run recomputes the
-    rows of the keys `sql` selects: those the added rows can change (it reads each input's added
-    rows as ``<input>__added``, empty for an input that did not change).
+    (and on its other inputs whole). When its inputs changed, an incremental run recomputes the
+    rows of the keys `sql` selects: those the changed rows can change (it reads each input's rows
+    added or removed as ``<input>__changed``, in the columns the rule reads; empty for an input
+    that did not change).
 
     Each of `narrowed` (input, column, values) reads, of another input, only the rows whose
     `column` holds one of the values its query selects from the inputs restricted to those keys:
@@ -167,8 +169,7 @@ DATA_QUALITY_COLUMNS = (
 )
 
 _ALL = [
-    # (the landing listing skips _table/: storage.warehouse.LANDING_TABLE)
-    *(Table(s.table, "landing", f"{s.name}/landing/_table", tuple(s.columns)) for s in SOURCES.values()),
+    *(Table(s.table, "landing", f"{s.name}/landing/{LANDING_TABLE}", tuple(s.columns)) for s in SOURCES.values()),
     Table("quarantine", "landing", "quarantine", QUARANTINE_COLUMNS),
     Table("customer_trusted", "trusted", "customer/trusted", tuple(_CUSTOMER), "customer_trusted"),
     Table("accelerometer_trusted", "trusted", "accelerometer/trusted", tuple(_ACCELEROMETER), "accelerometer_trusted",

@@ -19,6 +19,11 @@ FROM (
 ) AS r
 JOIN customers AS c ON c.customer_id = r.customer_id
 
+-- recompute by accelerometer_landing.user: a customer's readings change only with their record or their own readings
+SELECT email AS "user" FROM customer_trusted__changed
+UNION
+SELECT "user" FROM accelerometer_landing__changed
+
 -- check keys_not_null: every reading has a user and a timestamp
 SELECT * FROM accelerometer_trusted WHERE "user" IS NULL OR "timestamp" IS NULL
 

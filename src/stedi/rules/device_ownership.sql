@@ -61,15 +61,16 @@ LEFT JOIN resolved AS r ON t.device_id = r.device_id
 LEFT JOIN owners AS o ON t.device_id = o.device_id
 LEFT JOIN customer_trusted AS ct ON ct.email = o.email
 
--- recompute by step_trainer_landing.serialnumber: a device's row changes only with new readings of its
--- own, new phone readings at its reading times, or readings of customers newly trusted at those times
-SELECT serialnumber FROM step_trainer_landing__added
+-- recompute by step_trainer_landing.serialnumber: a device's row changes only with changed readings of
+-- its own, changed phone readings at its reading times, or readings of customers newly trusted, no
+-- longer trusted or changed at those times
+SELECT serialnumber FROM step_trainer_landing__changed
 UNION
 SELECT s.serialnumber
 FROM step_trainer_landing AS s
-JOIN (SELECT "timestamp" FROM accelerometer_landing__added
+JOIN (SELECT "timestamp" FROM accelerometer_landing__changed
       UNION
-      SELECT a."timestamp" FROM accelerometer_landing AS a JOIN customer_trusted__added AS c ON a."user" = c.email
+      SELECT a."timestamp" FROM accelerometer_landing AS a JOIN customer_trusted__changed AS c ON a."user" = c.email
      ) AS t ON s.sensorreadingtime = t."timestamp"
 
 -- recompute narrows accelerometer_landing.timestamp: to those devices' reading times, the phone readings they match

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..contract import SOURCES
+from ..schema import LANDING_TABLE
 from . import files, lease
 from .s3 import StorageError, settings
 
 GLOB_CHARACTERS = re.compile(r"[*?\[\]]")  # engines read landing paths as glob patterns
-LANDING_TABLE = "_table"  # the landing table's folder under <source>/landing/
 
 
 class WarehouseBusy(Exception):
