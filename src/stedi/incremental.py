@@ -31,7 +31,7 @@ def removed(name: str) -> str:
 
 
 def changed(name: str) -> str:
-    """The name a recompute reads an input's changed rows by (see `recompute_sql`)."""
+    """The name a recompute reads an input's changed rows by (see `changed_keys_sql`)."""
     return f"{name}__changed"
 
 
@@ -85,10 +85,10 @@ def changed_keys_sql(recompute: Recompute, read: dict[str, list[tuple[str, str]]
     ``<input>__changed``, in the columns of `read` (input -> the columns the rule reads of it): the
     rows of its files added since the table was built and of those removed, that the other side
     lacks (floats as text)."""
-    changes = [f"{changed(name)} AS ({rows_differing_sql(columns, removed(name), added(name))})"
-               for name, columns in read.items()]
-    key = quote(recompute.key)
-    return f"WITH {', '.join(changes)}\nSELECT DISTINCT {key} FROM ({recompute.sql}) AS changed_keys"
+    queries = [f"{changed(name)} AS ({rows_differing_sql(columns, removed(name), added(name))})"
+               for name, columns in read.items() if columns]
+    queries.append(f"changed_keys AS ({recompute.sql})")
+    return f"WITH {', '.join(queries)}\nSELECT DISTINCT {quote(recompute.key)} FROM changed_keys"
 
 
 def recompute_sql(rule: str, table: str, recompute: Recompute) -> str:
