@@ -233,9 +233,9 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
     if changes is not None:  # the rule may read what each input held before, and what it added and removed since
         for name, (now, columns) in list(inputs.items()):
             old, new = changes.get(name, (now, now))
+            added, removed = _files_since(old, new)
             inputs[incremental.before(name)] = (list(old), columns)
-            inputs[incremental.added(name)] = ([f for f in new if f not in old], columns)
-            inputs[incremental.removed(name)] = ([f for f in old if f not in new], columns)
+            inputs[incremental.added(name)], inputs[incremental.removed(name)] = (added, columns), (removed, columns)
     inputs[table.name] = current
     out_dir = _data_dir(wh, table.name)
     grew = changes and all(set(old) <= set(new) for old, new in changes.values())  # every changed input only grew
@@ -308,13 +308,18 @@ def _changes(upstream, built_from) -> dict[str, tuple[dict[str, int], dict[str, 
     return changes
 
 
+def _files_since(old, new) -> tuple[list[str], list[str]]:
+    """The data files of `new` not in `old` (added since), and those of `old` not in `new` (removed)."""
+    return [f for f in new if f not in old], [f for f in old if f not in new]
+
+
 def _reads_changed(eng, table: Table, changes, progress) -> bool:
     """Whether an input changed, since the table was built, in the columns its rule reads: the data
     files a change added and removed hold other rows (counted, then, where the counts agree, compared)."""
     if changes is None:
         return True
     for name, (old, new) in changes.items():
-        removed, added = [f for f in old if f not in new], [f for f in new if f not in old]
+        added, removed = _files_since(old, new)
         if sum(old[f] for f in removed) != sum(new[f] for f in added):
             return True
         if not removed:  # the same files
