@@ -5,7 +5,7 @@ import shutil
 import pytest
 from conftest import contents, hold_back_phone_readings, rows, scalar, write_landing
 
-from stedi import run
+from stedi import pipeline, run
 from stedi.maintenance import history
 from stedi.query import connect_tables
 from stedi.schema import BUILD_ORDER, TABLES, columns_read
@@ -69,7 +69,10 @@ def customer(email, updated, research):
     return {"customerName": "Pat", "email": email, "lastUpdateDate": updated, "shareWithResearchAsOfDate": research}
 
 
-def test_withdrawn_consent_removes_the_customer_everywhere_on_the_next_run(generated, tmp_path):
+@pytest.mark.parametrize("clustered", [False, True])
+def test_withdrawn_consent_removes_the_customer_everywhere_on_the_next_run(generated, tmp_path, monkeypatch, clustered):
+    if clustered:  # the tables with a recompute written clustered by its key, as large ones are
+        monkeypatch.setattr(pipeline, "CLUSTERED_ROWS", 0)
     landing, truth = generated
     run(str(tmp_path / "wh"), str(landing))
     owner = min(truth["device_owner"].values())
@@ -83,7 +86,12 @@ def test_withdrawn_consent_removes_the_customer_everywhere_on_the_next_run(gener
         assert scalar(tmp_path / "wh", f"SELECT COUNT(*) FROM {table} WHERE serialnumber = '{serial}'") == 0
     # the tables with a recompute recompute only the keys the withdrawal touches, and all end as one run would
     assert {stage.split(" rows ")[0] for stage, _ in result.stages if stage.startswith("recomputing")} == {
-        "recomputing the accelerometer_trusted", "recomputing the customer_curated", "recomputing the device_ownership"}
+        f"recomputing the {table}" for table in ("accelerometer_trusted", "customer_curated", "device_ownership",
+                                                 "step_trainer_trusted", "machine_learning_curated")}
+    if clustered:  # a recompute replaced only the data files holding rows of the customer or their device
+        for table in ("accelerometer_trusted", "step_trainer_trusted", "machine_learning_curated"):
+            *_, before, withdrawn = history(str(tmp_path / "wh"), table)
+            assert 0 < withdrawn.deleted_rows < before.total_rows / 4, table
     both = tmp_path / "both"
     shutil.copytree(landing, both)
     shutil.copy(tmp_path / "withdrawal/customer/landing/customer-0.json", both / "customer/landing/withdrawal.json")

@@ -6,8 +6,9 @@ import shutil
 import pytest
 from conftest import REAL_DATA, contents, hold_back_phone_readings, rows, write_landing
 
-from stedi import run
+from stedi import pipeline, run
 from stedi.engines.spark import java_available
+from stedi.maintenance import history
 
 pytestmark = pytest.mark.skipif(not java_available(), reason="the Spark engine needs Java, which is not installed")
 
@@ -90,15 +91,19 @@ def test_spark_appends_and_recomputes_what_late_readings_change_like_duckdb(gene
     assert contents(tmp_path / "spark") == contents(tmp_path / "duckdb")
 
 
-def test_spark_recomputes_what_a_withdrawn_consent_changes_like_duckdb(generated, tmp_path):
-    """The recompute path over a rewritten input (a customer's consent withdrawn) in Spark SQL."""
+def test_spark_recomputes_what_a_withdrawn_consent_changes_like_duckdb(generated, tmp_path, monkeypatch):
+    """The recompute path over a rewritten input (a customer's consent withdrawn) in Spark SQL, with
+    the tables written clustered by their recompute keys, as large ones are."""
+    monkeypatch.setattr(pipeline, "CLUSTERED_ROWS", 0)
     landing, truth = generated
     owner = min(truth["device_owner"].values())
     withdrawal = write_landing(tmp_path / "withdrawal", customer=[
         {"customerName": "Pat", "email": owner, "lastUpdateDate": 1_900_000_000_000, "shareWithResearchAsOfDate": None}])
     run(str(tmp_path / "spark"), str(landing), engine="spark")
     result = run(str(tmp_path / "spark"), str(withdrawal), engine="spark")
-    assert sum(stage.startswith("recomputing") for stage, _ in result.stages) == 3
+    assert sum(stage.startswith("recomputing") for stage, _ in result.stages) == 5
+    *_, before, withdrawn = history(str(tmp_path / "spark"), "accelerometer_trusted")
+    assert 0 < withdrawn.deleted_rows < before.total_rows / 4  # only the files holding the customer's readings
     both = tmp_path / "both"
     shutil.copytree(landing, both)
     shutil.copy(withdrawal / "customer/landing/customer-0.json", both / "customer/landing/withdrawal.json")

@@ -31,6 +31,9 @@ from .storage.tombstones import Tombstones
 from .storage.warehouse import Warehouse
 
 
+CLUSTERED_ROWS = 1_000_000  # a table this large is written clustered by its recompute key (see `_clustered`)
+
+
 class CheckFailed(Exception):
     """A blocking data-quality check failed; the table kept its previous snapshot."""
 
@@ -249,31 +252,34 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
         checked = new_rows = ice.drop_empty(eng.write(sql, inputs, out_dir, parameters))
         replaced = AlwaysFalse()
     else:
-        keys_dir = None
+        changed_keys, replaced, cluster_by = {}, AlwaysTrue(), _clustered(table, target, upstream)
         if changes and table.recompute:
             progress(f"recomputing the {table.name} rows that {'new' if grew else 'changed'} rows of "
                      f"{_listed(changes)} can change")
             recompute, keys_dir = table.recompute, _data_dir(wh, table.name)
             read = {name: _columns_read(table, name) for name in upstream}
             keys = eng.write(incremental.changed_keys_sql(recompute, read), inputs, keys_dir, parameters)
-            inputs["changed_keys"] = (keys, [(recompute.key, dict(TABLES[recompute.input].columns)[recompute.key])])
+            changed_keys = {"changed_keys": (keys, [(recompute.key, dict(TABLES[recompute.input].columns)[recompute.key])])}
+            # only the data files holding rows of those keys are read, compared and replaced
+            replaced = eng.files_holding(current[0], recompute.key, f"SELECT {quote(recompute.key)} FROM changed_keys",
+                                         changed_keys)
+            inputs[table.name] = current = (replaced, current[1])
+            inputs |= changed_keys
             sql = incremental.recompute_sql(table.sql, table.name, recompute)
         else:
             progress(f"building {table.name}")
             sql = table.sql
-        checked = new_rows = eng.write(sql, inputs, out_dir, parameters)
-        replaced = AlwaysTrue()
+        checked = new_rows = eng.write(sql, inputs, out_dir, parameters, cluster_by)
         rebuilt = (checked, current[1])
         # Compare with the table's rows (as sets where the rule makes them distinct: EXCEPT ALL is
         # several times slower); a large table that keeps duplicates, the last one built, is
         # replaced whole. A recompute compares only the rows of the keys it recomputed.
         compared = target.current_snapshot() is not None and (table.distinct or not table.appends_from)
-        keys = {"changed_keys": inputs["changed_keys"]} if keys_dir else {}
-        if compared and eng.count(*_rows_missing(current, rebuilt, table.distinct, keys)) == 0:
-            added = _rows_missing(rebuilt, current, table.distinct, keys)
+        if compared and eng.count(*_rows_missing(current, rebuilt, table.distinct, changed_keys)) == 0:
+            added = _rows_missing(rebuilt, current, table.distinct, changed_keys)
             new_rows = ice.drop_empty(eng.write(*added, _data_dir(wh, table.name)))
             replaced = AlwaysFalse()
-        if keys_dir:
+        if changed_keys:
             files.delete_tree(keys_dir)
     if new_rows:
         _check(load, eng, table, checked, parameters, result)
@@ -282,6 +288,16 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
         result.committed.append(table.name)
     if new_rows is not checked:
         files.delete_tree(out_dir)  # the rebuilt rows, compared and not committed
+
+
+def _clustered(table: Table, target, upstream) -> str | None:
+    """The column `table` is written clustered by (see `engines.CLUSTERS`): its recompute key, when
+    it holds at least `CLUSTERED_ROWS` rows (before its first build, when the key's input does), so
+    that recomputing a few keys replaces a few of its data files; else None."""
+    if table.recompute is None:
+        return None
+    held = ice.data_file_rows(target) or ice.data_file_rows(upstream[table.recompute.input])
+    return table.recompute.key if sum(held.values()) >= CLUSTERED_ROWS else None
 
 
 def _listed(names) -> str:

@@ -7,6 +7,9 @@ from contextlib import contextmanager
 ENGINES = ("duckdb", "spark")
 MEMORY_LIMIT_VARIABLE = "STEDI_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "1GB"
+# A table written clustered by a column holds the rows of each of its values in one of this many
+# sets of files, so that recomputing a few values replaces a few files (see `pipeline._build`).
+CLUSTERS = 16
 _UNITS = {"": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 

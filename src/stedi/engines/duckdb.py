@@ -17,7 +17,7 @@ from ..landing import KEPT_CHARACTERS, NOT_UTF8, literal, quote, too_long, valid
 from ..storage import files as storage
 from ..storage import text
 from ..storage.s3 import StorageError, settings
-from . import OutOfResources, megabytes, resolved_memory_limit
+from . import CLUSTERS, OutOfResources, megabytes, resolved_memory_limit
 from .common import Inputs
 
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type for a line that is not UTF-8
@@ -30,7 +30,8 @@ ROW_GROUP_ROWS = 500_000
 # ...and at most this many bytes: a writing thread holds its row group in memory, which cannot spill
 # (500,000 wide rows of machine_learning_curated took more than a 1 GB limit leaves at 30 M readings).
 ROW_GROUP_BYTES = 32 << 20
-NEGATIVE_ZEROS = "stedi_negative_zeros"  # the column `DuckDBEngine.write` splits files by
+NEGATIVE_ZEROS = "stedi_negative_zeros"  # the columns `DuckDBEngine.write` splits files by
+CLUSTER = "stedi_cluster"
 
 
 def connect(spill: Path | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -133,9 +134,11 @@ class DuckDBEngine:
             f"SELECT DISTINCT s.file_path FROM {scan}_rejects AS e JOIN {scan}_scans AS s USING (scan_id, file_id) "
             f"WHERE e.error_type = '{INVALID_ENCODING}'").fetchall()]
 
-    def write(self, sql: str, inputs: Inputs, out_dir: str, parameters: dict | None = None) -> list[str]:
+    def write(self, sql: str, inputs: Inputs, out_dir: str, parameters: dict | None = None,
+              cluster_by: str | None = None) -> list[str]:
         """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files
-        in the new folder `out_dir`; return their locations.
+        in the new folder `out_dir`; return their locations. With `cluster_by`, the rows of each
+        value of that column are in one of `CLUSTERS` sets of files (by a hash of the value).
 
         DuckDB's Parquet writer (1.5.5) keeps one dictionary entry for -0.0 and 0.0, so all the
         zeros of a dictionary-encoded column chunk get the sign of the first one
@@ -147,13 +150,31 @@ class DuckDBEngine:
         storage.make_parent(out_dir)
         relation = self.con.sql(sql)
         floats = [quote(c) for c, t in zip(relation.columns, relation.types) if str(t) in ("DOUBLE", "FLOAT")]
-        if not floats:
+        splits = {}  # column the files are split by (not written) -> its value
+        if floats:
+            splits[NEGATIVE_ZEROS] = "concat({})".format(", ".join(
+                f"CASE WHEN signbit({c}) AND {c} = 0 THEN '-' ELSE '+' END" for c in floats))
+        if cluster_by:
+            splits[CLUSTER] = f"hash({quote(cluster_by)}) % {CLUSTERS}"
+        if not splits:
             return self._copy(sql, out_dir, "PER_THREAD_OUTPUT true")
-        signs = ", ".join(f"CASE WHEN signbit({c}) AND {c} = 0 THEN '-' ELSE '+' END" for c in floats)
-        written = self._copy(f"SELECT *, concat({signs}) AS {NEGATIVE_ZEROS} FROM ({sql})", out_dir,
-                             f"PARTITION_BY ({NEGATIVE_ZEROS}), HIVE_FILE_PATTERN false")  # the column is not written
+        values = ", ".join(f"{value} AS {name}" for name, value in splits.items())
+        written = self._copy(f"SELECT *, {values} FROM ({sql})", out_dir,
+                             f"PARTITION_BY ({', '.join(splits)}), HIVE_FILE_PATTERN false")
         # A partitioned COPY of no rows writes no file; the table's commit and checks need one, empty.
         return written or self._copy(f"SELECT * FROM ({sql}) LIMIT 0", out_dir, "PER_THREAD_OUTPUT true")
+
+    def files_holding(self, files: list[str], column: str, values: str, inputs: Inputs) -> list[str]:
+        """The files of `files` with a row whose `column` holds one of the values the query
+        `values` selects over `inputs`."""
+        if not files:
+            return []
+        self._bind(inputs, None)
+        listed = ", ".join(map(literal, files))
+        with _bounded():
+            return sorted(file for (file,) in self.con.execute(
+                f"SELECT DISTINCT filename FROM read_parquet([{listed}], filename=true) "
+                f"WHERE {quote(column)} IN ({values})").fetchall())
 
     def _copy(self, sql: str, out_dir: str, split: str) -> list[str]:
         """Write the rows of `sql` as Parquet files in `out_dir`, split into files by `split`."""

@@ -16,10 +16,10 @@ from pathlib import Path
 import sqlglot
 
 from ..contract import Source
-from ..landing import KEPT_CHARACTERS, NOT_UTF8, too_long, validated_sql
+from ..landing import KEPT_CHARACTERS, NOT_UTF8, quote, too_long, validated_sql
 from ..storage import files as storage
 from ..storage import text
-from . import EngineUnavailable, megabytes, resolved_memory_limit
+from . import CLUSTERS, EngineUnavailable, megabytes, resolved_memory_limit
 from .common import Inputs
 
 SPARK_TYPES = {"VARCHAR": "string", "BIGINT": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean"}
@@ -185,10 +185,27 @@ class SparkEngine:
         tokenized.createOrReplaceTempView("lines")
         return self._write(self.spark.sql(to_spark(validated_sql(source, "lines"))), out_dir), not_text
 
-    def write(self, sql: str, inputs: Inputs, out_dir: str, parameters: dict | None = None) -> list[str]:
-        """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files."""
+    def write(self, sql: str, inputs: Inputs, out_dir: str, parameters: dict | None = None,
+              cluster_by: str | None = None) -> list[str]:
+        """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files;
+        with `cluster_by`, the rows of each value of that column in one of `CLUSTERS` files."""
         self._bind(inputs, parameters)
-        return self._write(self.spark.sql(to_spark(sql)), out_dir)
+        frame = self.spark.sql(to_spark(sql))
+        return self._write(frame.repartition(CLUSTERS, cluster_by) if cluster_by else frame, out_dir)
+
+    def files_holding(self, files: list[str], column: str, values: str, inputs: Inputs) -> list[str]:
+        """The files of `files` with a row whose `column` holds one of the values the query
+        `values` selects over `inputs`."""
+        from pyspark.sql import functions as F
+
+        if not files:
+            return []
+        self._bind(inputs, None)
+        self._reach(*files)
+        self.spark.read.parquet(*files).withColumn("stedi_file", _location(F.input_file_name())) \
+            .createOrReplaceTempView("stedi_files")
+        held = self.spark.sql(to_spark(f"SELECT DISTINCT stedi_file FROM stedi_files WHERE {quote(column)} IN ({values})"))
+        return sorted(row.stedi_file for row in held.collect())
 
     def count(self, sql: str, inputs: Inputs, parameters: dict | None = None) -> int:
         """How many rows `sql` returns over `inputs`."""

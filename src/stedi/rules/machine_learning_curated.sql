@@ -10,6 +10,19 @@ FROM step_trainer_trusted AS s
 JOIN owners AS o ON s.serialnumber = o.serialnumber
 JOIN accelerometer_trusted AS a ON a."user" = o.owner_email AND a."timestamp" = s.sensorreadingtime
 
+-- recompute by step_trainer_trusted.serialnumber: a device's rows change only with its readings, its owner or its owner's phone readings
+SELECT serialnumber FROM step_trainer_trusted__changed
+UNION
+SELECT serialnumber FROM device_owners__changed
+UNION
+SELECT o.serialnumber FROM device_owners AS o JOIN accelerometer_trusted__changed AS a ON a."user" = o.owner_email
+
+-- recompute narrows device_owners.serialnumber: to those devices' owners
+SELECT serialnumber FROM step_trainer_trusted
+
+-- recompute narrows accelerometer_trusted.user: to those owners' phone readings
+SELECT owner_email FROM device_owners
+
 -- check keys_not_null: every row has a device, a time and a customer key
 SELECT * FROM machine_learning_curated
 WHERE serialnumber IS NULL OR sensorreadingtime IS NULL OR customer_key IS NULL

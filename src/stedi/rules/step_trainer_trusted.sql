@@ -10,6 +10,13 @@ CROSS JOIN run_parameters AS p
 WHERE p.consent_policy = 'any' OR s.sensorreadingtime >= c.sharewithresearchasofdate
 GROUP BY s.sensorreadingtime, s.serialnumber, s.distancefromobject
 
+-- recompute by step_trainer_landing.serialnumber: a device's readings change only with its own readings, its owner or its owner's record
+SELECT serialnumber FROM step_trainer_landing__changed
+UNION
+SELECT serialnumber FROM device_owners__changed
+UNION
+SELECT o.serialnumber FROM device_owners AS o JOIN customer_curated__changed AS c ON o.owner_email = c.email
+
 -- check keys_not_null: every reading has a serial number and a time
 SELECT * FROM step_trainer_trusted WHERE serialnumber IS NULL OR sensorreadingtime IS NULL
 

@@ -231,16 +231,21 @@ def replace(
     written: list[str],
     inputs: str,
     key: str = "",
-    rows: BooleanExpression = AlwaysTrue(),
+    rows: BooleanExpression | list[str] = AlwaysTrue(),
     properties: dict[str, str] | None = None,
 ) -> bool:
-    """Replace the data files holding `rows` (none: append) with `written`, as one snapshot in one
-    atomic commit; return whether there was anything to change (else only `properties` are set).
+    """Replace the data files holding `rows` (none: append), or the data files `rows` lists, with
+    `written`, as one snapshot in one atomic commit; return whether there was anything to change
+    (else only `properties` are set).
 
     A data file is replaced whole: each holds the rows of one `rows` filter only (the quarantine
     keeps one file set per source).
     """
-    old = [] if rows == AlwaysFalse() else [task.file for task in table.scan(row_filter=rows).plan_files()]
+    if isinstance(rows, list):
+        listed = set(rows)
+        old = [task.file for task in table.scan().plan_files() if task.file.file_path.removeprefix("file://") in listed]
+    else:
+        old = [] if rows == AlwaysFalse() else [task.file for task in table.scan(row_filter=rows).plan_files()]
     written = drop_empty(written)  # an empty append is no change
     with table.transaction() as tx:
         if table.metadata.name_mapping() is None:
