@@ -306,11 +306,10 @@ def _forget(args) -> None:
     from .erasure import forget
 
     with _progress(args) as progress:
-        progress("erasing the customer from the landing files and rebuilding every table")
-        result = forget(args.warehouse, args.email, **_where(args), memory_limit=args.memory_limit)
+        result = forget(args.warehouse, args.email, **_where(args), memory_limit=args.memory_limit, progress=progress)
     lines = ", ".join(f"{n} {source}" for source, n in result.lines_removed.items())
     print(f"forgot the customer: removed {lines} landing line(s) and {result.devices} device(s); "
-          "every table rebuilt without them, no old snapshot kept")
+          "every table recomputed without them, no old snapshot kept")
 
 
 def _generate(args) -> None:

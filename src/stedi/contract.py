@@ -22,6 +22,7 @@ class Field:
 class Source:
     name: str
     fields: tuple[Field, ...]
+    identity: str  # the field that says whose line it is: a customer's email, or a device's serial
 
     @property
     def table(self) -> str:
@@ -46,6 +47,7 @@ CUSTOMER = Source(
         Field("sharewithpublicasofdate", INTEGER),
         Field("sharewithfriendsasofdate", INTEGER),
     ),
+    "email",
 )
 
 ACCELEROMETER = Source(
@@ -57,6 +59,7 @@ ACCELEROMETER = Source(
         Field("y", NUMBER, required=True),
         Field("z", NUMBER, required=True),
     ),
+    "user",
 )
 
 STEP_TRAINER = Source(
@@ -66,6 +69,7 @@ STEP_TRAINER = Source(
         Field("serialnumber", STRING, required=True),
         Field("distancefromobject", NUMBER, required=True),
     ),
+    "serialnumber",
 )
 
 SOURCES = {s.name: s for s in (CUSTOMER, ACCELEROMETER, STEP_TRAINER)}

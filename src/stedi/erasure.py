@@ -1,20 +1,27 @@
 """The right to erasure: `stedi forget EMAIL`.
 
 Forgetting a customer removes every landing line about them (their customer records, their phone
-readings, the readings of the devices they own), rebuilds every table from the cleaned landing
-zone with no history left behind, and keeps a tombstone (salted hashes, never the email itself)
-so that ingesting an old landing file again cannot bring them back.
+readings, the readings of the devices they own) from the landing files, and from the landing
+tables and the quarantine, rewriting only the data files that hold them. A run then recomputes
+what those lines touched, and every table's history is dropped: no snapshot, data file or
+manifest from before survives. A tombstone (salted hashes, never the email itself) keeps an old
+landing file ingested again from bringing them back.
 """
 
 import os
 from dataclasses import dataclass
 
-from .pipeline import run
+from pyiceberg.expressions import In
+
+from .contract import SOURCES, Source
+from .engines import make_engine
+from .landing import literal, quote
+from .pipeline import CLUSTERED_ROWS, data_dir, run
 from .query import QueryError, connect_tables, open_warehouse
 from .schema import DATABASE, TABLES
 from .storage import catalog as ice
 from .storage import files
-from .storage.tombstones import IDENTITY, Tombstones
+from .storage.tombstones import Tombstones
 from .storage.warehouse import Warehouse
 
 
@@ -25,40 +32,71 @@ class ForgetResult:
 
 
 def forget(warehouse: str, email: str, catalog: str | None = None, database: str = DATABASE,
-           memory_limit: str | None = None) -> ForgetResult:
+           memory_limit: str | None = None, progress=lambda message: None) -> ForgetResult:
     """Erase the customer with `email` from every table, file and snapshot of the warehouse, in
-    `memory_limit` (see `resolved_memory_limit`) and spilling to disk past it."""
+    `memory_limit` (see `resolved_memory_limit`) and spilling to disk past it. Cut short, it is
+    finished by forgetting the same email again."""
     store = open_warehouse(warehouse, catalog, database)
     wh = Warehouse.at(store.root)
+    removed = {source: 0 for source in SOURCES}
     with wh.lock(), wh.spill() as spill:
         con = connect_tables(warehouse, catalog, database, memory_limit, spill)
         spellings = [spelling for (spelling,) in con.execute(  # an email matches in any case
             "SELECT DISTINCT email FROM customer_landing WHERE lower(email) = lower($email)", {"email": email}).fetchall()]
-        if not spellings:
-            raise QueryError(f"no customer with the email {email} in {wh.root}")
         devices = [serial for (serial,) in con.execute(
             "SELECT serialnumber FROM device_ownership WHERE lower(owner_email) = lower($email)",
             {"email": email}).fetchall()]
         con.close()
-        trusted = store.load("customer_trusted", create=False)
-        policy = trusted.properties.get(ice.CONSENT_POLICY, "any") if trusted is not None else "any"
         tombstones = Tombstones(wh)
-        tombstones.add([*spellings, *devices])
-        removed = {}
-        cleaned = os.path.join(spill, "cleaned")
-        for source in IDENTITY:
-            removed[source] = 0
-            for location in wh.landing_files(source).values():
-                if not tombstones.may_mention(location, [*spellings, *devices]):
-                    continue
-                count = tombstones.copy(source, location, cleaned)
-                if count:
-                    files.copy(cleaned, location)
-                removed[source] += count
-        for name in TABLES:  # no snapshot, data file or manifest of the old tables survives
-            store.drop(name)
-            files.delete_tree(wh.path(TABLES[name].location))
-        files.delete_tree(wh.path("_stedi", "scratch"))
-    # the dropped tables took the consent policy along: pass it on
-    run(wh.root, consent_policy=policy, catalog=catalog, database=database, memory_limit=memory_limit)
+        if not spellings and not tombstones.holds(email):
+            raise QueryError(f"no customer with the email {email} in {wh.root}")
+        if spellings:  # (none: an erasure cut short after its landing lines went, finished below)
+            progress("erasing the customer's lines from the landing files, the landing tables and the quarantine")
+            values = [*spellings, *devices]
+            tombstones.add(values)
+            cleaned = os.path.join(spill, "cleaned")
+            for source in SOURCES:
+                for location in wh.landing_files(source).values():
+                    if not tombstones.may_mention(location, values):
+                        continue
+                    count = tombstones.copy(source, location, cleaned, mentioning=values)
+                    if count:
+                        files.copy(cleaned, location)
+                    removed[source] += count
+            _erase_quarantined(store, tombstones)
+            with make_engine("duckdb", spill, memory_limit=memory_limit) as eng:
+                for source in sorted(SOURCES.values(), key=lambda s: s.name == "customer"):  # customer last: it
+                    _erase_rows(wh, store, eng, source, values)  # is where a second try finds the person
+    run(wh.root, catalog=catalog, database=database, memory_limit=memory_limit, progress=progress)
+    progress("dropping every table's history")
+    with wh.lock():
+        for name in TABLES:
+            table = store.load(name, create=False)
+            if table is not None:
+                ice.drop_history(table)
+        files.delete_tree(wh.path("_stedi", "scratch"))  # what a run cut short left there
     return ForgetResult(removed, len(devices))
+
+
+def _erase_rows(wh: Warehouse, store, eng, source: Source, values: list[str]) -> None:
+    """Rewrite the data files of `source`'s landing table that hold lines whose identity is one of
+    `values` (in any case) without those lines, in one commit."""
+    table = store.load(source.table)
+    condition = f"lower({quote(source.identity)}) IN ({', '.join(literal(v.lower()) for v in values)})"
+    held = eng.files_where(ice.data_files(table), condition, {})
+    if not held:
+        return
+    rows = ice.data_file_rows(table)
+    cluster_by = source.identity if sum(rows.values()) >= CLUSTERED_ROWS else None
+    written = eng.write(f"SELECT * FROM held WHERE NOT ({condition})", {"held": (held, list(source.columns))},
+                        data_dir(wh, source.table), cluster_by=cluster_by)
+    ice.replace(table, written, ice.fingerprint(table), rows=held)
+
+
+def _erase_quarantined(store, tombstones: Tombstones) -> None:
+    """Delete the quarantined lines the tombstones erase (a copy-on-write of the files holding them)."""
+    table = store.load("quarantine")
+    lines = table.scan(selected_fields=("source", "record")).to_arrow().to_pylist()
+    erased = sorted({line["record"] for line in lines if tombstones.erased(line["source"], line["record"].encode())})
+    if erased:
+        table.delete(In("record", erased))

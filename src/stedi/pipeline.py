@@ -204,10 +204,13 @@ def _refresh_landing(wh, load, eng, src: Source, max_line_bytes: int, scratch, r
     names = {location: name for name, location in landing.items()}
     result.not_text += [f"{src.name}/landing/{names[location]}: {why}" for location, why in not_text.items()]
     parsed_input = {"parsed": (parsed, [("file", "VARCHAR"), ("record", "VARCHAR"), ("reason", "VARCHAR"), *src.columns])}
+    # many lines are written clustered by whose they are, so that `stedi forget` rewrites few files
+    clustered = eng.count("SELECT * FROM parsed", parsed_input) >= CLUSTERED_ROWS
     for name, table, key, replaced, sql, bookmark, new in plans:
         if new != set(read):  # the other table needed more files read than this one
             sql += f" AND {name_of_file} IN ({', '.join(map(literal, sorted(new)))})"
-        out = eng.write(sql, parsed_input, _data_dir(wh, name))
+        cluster_by = src.identity if clustered and name == src.table else None
+        out = eng.write(sql, parsed_input, data_dir(wh, name), cluster_by=cluster_by)
         changed = ice.replace(table, out, contract, key, replaced, {ice.FILES + key: "\n".join(sorted(bookmark))})
         if changed and name not in result.committed:
             result.committed.append(name)
@@ -240,7 +243,7 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
             inputs[incremental.before(name)] = (list(old), columns)
             inputs[incremental.added(name)], inputs[incremental.removed(name)] = (added, columns), (removed, columns)
     inputs[table.name] = current
-    out_dir = _data_dir(wh, table.name)
+    out_dir = data_dir(wh, table.name)
     grew = changes and all(set(old) <= set(new) for old, new in changes.values())  # every changed input only grew
     if grew and set(changes) <= set(table.appends_from):
         progress(f"appending to {table.name} what {_listed(changes)} added")
@@ -256,13 +259,13 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
         if changes and table.recompute:
             progress(f"recomputing the {table.name} rows that {'new' if grew else 'changed'} rows of "
                      f"{_listed(changes)} can change")
-            recompute, keys_dir = table.recompute, _data_dir(wh, table.name)
+            recompute, keys_dir = table.recompute, data_dir(wh, table.name)
             read = {name: _columns_read(table, name) for name in upstream}
             keys = eng.write(incremental.changed_keys_sql(recompute, read), inputs, keys_dir, parameters)
             changed_keys = {"changed_keys": (keys, [(recompute.key, dict(TABLES[recompute.input].columns)[recompute.key])])}
             # only the data files holding rows of those keys are read, compared and replaced
-            replaced = eng.files_holding(current[0], recompute.key, f"SELECT {quote(recompute.key)} FROM changed_keys",
-                                         changed_keys)
+            key = quote(recompute.key)
+            replaced = eng.files_where(current[0], f"{key} IN (SELECT {key} FROM changed_keys)", changed_keys)
             inputs[table.name] = current = (replaced, current[1])
             inputs |= changed_keys
             sql = incremental.recompute_sql(table.sql, table.name, recompute)
@@ -277,7 +280,7 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
         compared = target.current_snapshot() is not None and (table.distinct or not table.appends_from)
         if compared and eng.count(*_rows_missing(current, rebuilt, table.distinct, changed_keys)) == 0:
             added = _rows_missing(rebuilt, current, table.distinct, changed_keys)
-            new_rows = ice.drop_empty(eng.write(*added, _data_dir(wh, table.name)))
+            new_rows = ice.drop_empty(eng.write(*added, data_dir(wh, table.name)))
             replaced = AlwaysFalse()
         if changed_keys:
             files.delete_tree(keys_dir)
@@ -404,6 +407,6 @@ def _record_checks(load, result: RunResult) -> None:
     result.committed.append("data_quality")
 
 
-def _data_dir(wh: Warehouse, name: str) -> str:
+def data_dir(wh: Warehouse, name: str) -> str:
     """A fresh folder in the table's data folder: invisible to readers until committed."""
     return wh.path(TABLES[name].location, "data", uuid.uuid4().hex)

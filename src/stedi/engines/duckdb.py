@@ -164,17 +164,16 @@ class DuckDBEngine:
         # A partitioned COPY of no rows writes no file; the table's commit and checks need one, empty.
         return written or self._copy(f"SELECT * FROM ({sql}) LIMIT 0", out_dir, "PER_THREAD_OUTPUT true")
 
-    def files_holding(self, files: list[str], column: str, values: str, inputs: Inputs) -> list[str]:
-        """The files of `files` with a row whose `column` holds one of the values the query
-        `values` selects over `inputs`."""
+    def files_where(self, files: list[str], condition: str, inputs: Inputs) -> list[str]:
+        """The files of `files` holding a row that meets `condition` (over their columns and `inputs`)."""
         if not files:
             return []
         self._bind(inputs, None)
+        reach(self.con, files)
         listed = ", ".join(map(literal, files))
         with _bounded():
             return sorted(file for (file,) in self.con.execute(
-                f"SELECT DISTINCT filename FROM read_parquet([{listed}], filename=true) "
-                f"WHERE {quote(column)} IN ({values})").fetchall())
+                f"SELECT DISTINCT filename FROM read_parquet([{listed}], filename=true) WHERE {condition}").fetchall())
 
     def _copy(self, sql: str, out_dir: str, split: str) -> list[str]:
         """Write the rows of `sql` as Parquet files in `out_dir`, split into files by `split`."""

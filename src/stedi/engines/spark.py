@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlglot
 
 from ..contract import Source
-from ..landing import KEPT_CHARACTERS, NOT_UTF8, quote, too_long, validated_sql
+from ..landing import KEPT_CHARACTERS, NOT_UTF8, too_long, validated_sql
 from ..storage import files as storage
 from ..storage import text
 from . import CLUSTERS, EngineUnavailable, megabytes, resolved_memory_limit
@@ -193,9 +193,8 @@ class SparkEngine:
         frame = self.spark.sql(to_spark(sql))
         return self._write(frame.repartition(CLUSTERS, cluster_by) if cluster_by else frame, out_dir)
 
-    def files_holding(self, files: list[str], column: str, values: str, inputs: Inputs) -> list[str]:
-        """The files of `files` with a row whose `column` holds one of the values the query
-        `values` selects over `inputs`."""
+    def files_where(self, files: list[str], condition: str, inputs: Inputs) -> list[str]:
+        """The files of `files` holding a row that meets `condition` (over their columns and `inputs`)."""
         from pyspark.sql import functions as F
 
         if not files:
@@ -204,7 +203,7 @@ class SparkEngine:
         self._reach(*files)
         self.spark.read.parquet(*files).withColumn("stedi_file", _location(F.input_file_name())) \
             .createOrReplaceTempView("stedi_files")
-        held = self.spark.sql(to_spark(f"SELECT DISTINCT stedi_file FROM stedi_files WHERE {quote(column)} IN ({values})"))
+        held = self.spark.sql(to_spark(f"SELECT DISTINCT stedi_file FROM stedi_files WHERE {condition}"))
         return sorted(row.stedi_file for row in held.collect())
 
     def count(self, sql: str, inputs: Inputs, parameters: dict | None = None) -> int:

@@ -8,7 +8,7 @@ recording the fingerprint of the inputs they were built from so an unchanged reb
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -244,6 +244,8 @@ def replace(
     if isinstance(rows, list):
         listed = set(rows)
         old = [task.file for task in table.scan().plan_files() if task.file.file_path.removeprefix("file://") in listed]
+        if len(old) != len(listed):
+            raise ValueError(f"{table.name()} does not hold all the data files to replace: {sorted(listed)}")
     else:
         old = [] if rows == AlwaysFalse() else [task.file for task in table.scan(row_filter=rows).plan_files()]
     written = drop_empty(written)  # an empty append is no change
@@ -260,6 +262,21 @@ def replace(
                     overwrite.append_data_file(data_file)
         tx.set_properties({FINGERPRINT + key: inputs, **(properties or {})})
     return bool(written or old)
+
+
+def drop_history(table: IcebergTable) -> None:
+    """Keep of `table` its current rows only: no other snapshot, no file that only those refer to,
+    and no record of the data files its current snapshot removed (its manifests list them, with
+    their columns' bounds: an empty append leaves those manifests behind)."""
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return
+    if any(manifest.deleted_files_count for manifest in snapshot.manifests(table.io)):
+        with table.transaction() as tx, tx.update_snapshot().fast_append():
+            pass
+    after_now = datetime.now(timezone.utc) + timedelta(days=1)
+    expire_snapshots(table, after_now)
+    delete_unreferenced_files(table, after_now)
 
 
 def expire_snapshots(table: IcebergTable, older_than: datetime) -> int:
