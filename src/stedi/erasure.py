@@ -16,7 +16,7 @@ from pyiceberg.expressions import In
 from .contract import SOURCES, Source
 from .engines import make_engine
 from .landing import literal, quote
-from .pipeline import CLUSTERED_ROWS, data_dir, run
+from .pipeline import clustered, data_dir, run
 from .query import QueryError, connect_tables, open_warehouse
 from .schema import DATABASE, TABLES
 from .storage import catalog as ice
@@ -86,10 +86,9 @@ def _erase_rows(wh: Warehouse, store, eng, source: Source, values: list[str]) ->
     held = eng.files_where(ice.data_files(table), condition, {})
     if not held:
         return
-    rows = ice.data_file_rows(table)
-    cluster_by = source.identity if sum(rows.values()) >= CLUSTERED_ROWS else None
     written = eng.write(f"SELECT * FROM held WHERE NOT ({condition})", {"held": (held, list(source.columns))},
-                        data_dir(wh, source.table), cluster_by=cluster_by)
+                        data_dir(wh, source.table),
+                        cluster_by=clustered(source.identity, sum(ice.data_file_rows(table).values())))
     ice.replace(table, written, ice.fingerprint(table), rows=held)
 
 

@@ -204,13 +204,12 @@ def _refresh_landing(wh, load, eng, src: Source, max_line_bytes: int, scratch, r
     names = {location: name for name, location in landing.items()}
     result.not_text += [f"{src.name}/landing/{names[location]}: {why}" for location, why in not_text.items()]
     parsed_input = {"parsed": (parsed, [("file", "VARCHAR"), ("record", "VARCHAR"), ("reason", "VARCHAR"), *src.columns])}
-    # many lines are written clustered by whose they are, so that `stedi forget` rewrites few files
-    clustered = eng.count("SELECT * FROM parsed", parsed_input) >= CLUSTERED_ROWS
+    # lines are written clustered by whose they are, so that `stedi forget` rewrites few files
+    by_identity = clustered(src.identity, eng.count("SELECT * FROM parsed", parsed_input))
     for name, table, key, replaced, sql, bookmark, new in plans:
         if new != set(read):  # the other table needed more files read than this one
             sql += f" AND {name_of_file} IN ({', '.join(map(literal, sorted(new)))})"
-        cluster_by = src.identity if clustered and name == src.table else None
-        out = eng.write(sql, parsed_input, data_dir(wh, name), cluster_by=cluster_by)
+        out = eng.write(sql, parsed_input, data_dir(wh, name), cluster_by=by_identity if name == src.table else None)
         changed = ice.replace(table, out, contract, key, replaced, {ice.FILES + key: "\n".join(sorted(bookmark))})
         if changed and name not in result.committed:
             result.committed.append(name)
@@ -293,14 +292,20 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
         files.delete_tree(out_dir)  # the rebuilt rows, compared and not committed
 
 
+def clustered(column: str, rows: int) -> str | None:
+    """The column a table of `rows` rows is written clustered by (see `engines.CLUSTERS`): `column`
+    from `CLUSTERED_ROWS` rows on, so that changing the rows of a few of its values replaces a few
+    of its data files; else None."""
+    return column if rows >= CLUSTERED_ROWS else None
+
+
 def _clustered(table: Table, target, upstream) -> str | None:
-    """The column `table` is written clustered by (see `engines.CLUSTERS`): its recompute key, when
-    it holds at least `CLUSTERED_ROWS` rows (before its first build, when the key's input does), so
-    that recomputing a few keys replaces a few of its data files; else None."""
+    """The column `table` is written clustered by: its recompute key, by the rows it holds (before
+    its first build, those of the key's input); None for a table without one."""
     if table.recompute is None:
         return None
     held = ice.data_file_rows(target) or ice.data_file_rows(upstream[table.recompute.input])
-    return table.recompute.key if sum(held.values()) >= CLUSTERED_ROWS else None
+    return clustered(table.recompute.key, sum(held.values()))
 
 
 def _listed(names) -> str:
