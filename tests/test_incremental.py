@@ -86,10 +86,10 @@ def test_withdrawn_consent_removes_the_customer_everywhere_on_the_next_run(gener
         assert scalar(tmp_path / "wh", f"SELECT COUNT(*) FROM {table} WHERE serialnumber = '{serial}'") == 0
     # the tables with a recompute recompute only the keys the withdrawal touches, and all end as one run would
     assert {stage.split(" rows ")[0] for stage, _ in result.stages if stage.startswith("recomputing")} == {
-        f"recomputing the {table}" for table in ("accelerometer_trusted", "customer_curated", "device_ownership",
-                                                 "step_trainer_trusted", "machine_learning_curated")}
+        f"recomputing the {table}" for table in ("customer_trusted", "accelerometer_trusted", "customer_curated",
+                                                 "device_ownership", "step_trainer_trusted", "machine_learning_curated")}
     if clustered:  # a recompute replaced only the data files holding rows of the customer or their device
-        for table in ("accelerometer_trusted", "step_trainer_trusted", "machine_learning_curated"):
+        for table in ("customer_trusted", "accelerometer_trusted", "step_trainer_trusted", "machine_learning_curated"):
             *_, before, withdrawn = history(str(tmp_path / "wh"), table)
             assert 0 < withdrawn.deleted_rows < before.total_rows / 4, table
     both = tmp_path / "both"

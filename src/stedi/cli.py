@@ -244,7 +244,7 @@ def _run(args) -> int:
     print()
     _print_rows(*_table_rows(args), "table")
     print()
-    con = connect_tables(args.warehouse, **_where(args), memory_limit=args.memory_limit)
+    con = connect_tables(args.warehouse, **_where(args), memory_limit=args.memory_limit, by_pyiceberg=True)
     balanced = True
     for acc in accounting.account(con, result.consent_policy):
         balanced &= acc.balanced

@@ -40,7 +40,7 @@ def forget(warehouse: str, email: str, catalog: str | None = None, database: str
     wh = Warehouse.at(store.root)
     removed = {source: 0 for source in SOURCES}
     with wh.lock(), wh.spill() as spill:
-        con = connect_tables(warehouse, catalog, database, memory_limit, spill)
+        con = connect_tables(warehouse, catalog, database, memory_limit, spill, by_pyiceberg=True)
         spellings = [spelling for (spelling,) in con.execute(  # an email matches in any case
             "SELECT DISTINCT email FROM customer_landing WHERE lower(email) = lower($email)", {"email": email}).fetchall()]
         devices = [serial for (serial,) in con.execute(

@@ -71,13 +71,16 @@ def rows_differing_sql(columns: Iterable[tuple[str, str]], removed_rows: str, ad
     """The rows, in `columns`, that the tables `removed_rows` and `added_rows` hold a different
     number of times, each once: none when an input's rewritten files hold, in these columns, what
     they replaced. Counted by groups (DuckDB's EXCEPT ALL numbers every row, ten times slower over
-    millions); floats compare as text, which keeps -0.0 apart from 0.0 (Spark's grouping would not)."""
-    values = ", ".join(f"CAST({quote(name)} AS VARCHAR) AS {quote(name)}" if kind == "DOUBLE" else quote(name)
-                       for name, kind in columns)
+    millions); a float's zeros are also grouped by their text, which keeps -0.0 apart from 0.0
+    (Spark's grouping would not), and only zeros are cast."""
+    signs = {name: quote(f"stedi_sign_{name}") for name, kind in columns if kind == "DOUBLE"}
+    values = ", ".join([quote(name) for name, _ in columns]
+                       + [f"CASE WHEN {quote(name)} = 0 THEN CAST({quote(name)} AS VARCHAR) END AS {sign}"
+                          for name, sign in signs.items()])
     names = ", ".join(quote(name) for name, _ in columns)
     return (f"SELECT {names} FROM (SELECT {values}, 1 AS stedi_side FROM {removed_rows}\n"
             f"UNION ALL SELECT {values}, -1 AS stedi_side FROM {added_rows}) AS sides\n"
-            f"GROUP BY {names} HAVING SUM(stedi_side) <> 0")
+            f"GROUP BY {', '.join([names, *signs.values()])} HAVING SUM(stedi_side) <> 0")
 
 
 def changed_keys_sql(recompute: Recompute, read: dict[str, list[tuple[str, str]]]) -> str:

@@ -48,14 +48,16 @@ def open_warehouse(warehouse: str, catalog: str | None = None, database: str = D
 
 
 def connect_tables(warehouse: str, catalog: str | None = None, database: str = DATABASE,
-                   memory_limit: str | None = None, spill: Path | None = None) -> duckdb.DuckDBPyConnection:
+                   memory_limit: str | None = None, spill: Path | None = None,
+                   by_pyiceberg: bool = False) -> duckdb.DuckDBPyConnection:
     """A sandboxed DuckDB connection with one view per table, reading its current Iceberg
     snapshot; each also named as Athena names it, `<database>.<table>`. It spills to `spill` past
-    `memory_limit`."""
+    `memory_limit`. A local warehouse's tables are read by DuckDB's iceberg extension unless
+    `by_pyiceberg` (quicker where PyIceberg is already loaded, as after a run)."""
     root = files.normalize(warehouse)
     con = connect(spill, memory_limit)
     con.execute(f"CREATE SCHEMA {quote(database)}")
-    local = catalog is None and not files.is_remote(root)
+    local = catalog is None and not files.is_remote(root) and not by_pyiceberg
     scans = _embedded_scans(con, root, database) if local else _catalog_scans(con, root, catalog, database)
     for name, table in TABLES.items():
         empty = "SELECT " + ", ".join(f"NULL::{t} AS {quote(c)}" for c, t in table.columns) + " WHERE false"

@@ -17,6 +17,9 @@ FROM (
 ) AS records
 WHERE recency = 1 AND sharewithresearchasofdate IS NOT NULL
 
+-- recompute by customer_landing.email: a customer's row changes only with their own records
+SELECT email FROM customer_landing__changed
+
 -- check email_not_null: every customer has an email
 SELECT * FROM customer_trusted WHERE email IS NULL
 
