@@ -216,14 +216,26 @@ def _shown(args):
             yield stage
 
 
-def _run(args) -> int:
-    from . import accounting
-    from .pipeline import run
-    from .query import connect_tables
+@contextmanager
+def _importing():
+    """Import a command's libraries: hundreds of thousands of objects that live as long as the
+    process. The cycle collector, paused while they are made (none is garbage), leaves them out
+    after: they cost it nothing then, nor at exit."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
-    # The libraries just imported are hundreds of thousands of objects that live as long as the
-    # process: kept out of the cycle collector, they cost it nothing during the run or at exit.
-    gc.freeze()
+
+def _run(args) -> int:
+    with _importing():
+        from . import accounting
+        from .pipeline import run
+        from .query import connect_tables
 
     options = {"master": args.spark_master} if args.spark_master else {}
     with _progress(args) as progress:
@@ -265,13 +277,15 @@ def _table_rows(args):
 
 
 def _query(args) -> None:
-    from .query import query
+    with _importing():
+        from .query import query
 
     _print_rows(*query(args.warehouse, args.sql, **_where(args), memory_limit=args.memory_limit), args.format)
 
 
 def _tables(args) -> None:
-    from .query import tables
+    with _importing():
+        from .query import tables
 
     rows = [(t.name, t.zone, t.rows, t.location, t.last_commit) for t in tables(args.warehouse, **_where(args))]
     _print_rows(["table", "zone", "rows", "location", "last commit"], rows, "table")
@@ -286,7 +300,8 @@ def _age(text: str) -> timedelta:
 
 
 def _history(args) -> None:
-    from .maintenance import history
+    with _importing():
+        from .maintenance import history
 
     rows = [(s.snapshot_id, s.committed_at, s.operation, s.added_rows, s.deleted_rows, s.total_rows,
              "*" if s.current else "") for s in history(args.warehouse, args.table, **_where(args))]
@@ -294,7 +309,8 @@ def _history(args) -> None:
 
 
 def _vacuum(args) -> None:
-    from .maintenance import vacuum
+    with _importing():
+        from .maintenance import vacuum
 
     with _progress(args) as progress:
         progress("expiring old snapshots and deleting the files nothing refers to")
@@ -303,7 +319,8 @@ def _vacuum(args) -> None:
 
 
 def _forget(args) -> None:
-    from .erasure import forget
+    with _importing():
+        from .erasure import forget
 
     with _progress(args) as progress:
         result = forget(args.warehouse, args.email, **_where(args), memory_limit=args.memory_limit, progress=progress)
@@ -322,9 +339,10 @@ def _generate(args) -> None:
 
 
 def _report(args) -> None:
-    import webbrowser
+    with _importing():
+        import webbrowser
 
-    from .report import report
+        from .report import report
 
     path = report(args.warehouse, args.out, **_where(args))
     print(f"wrote the report to {path}")
