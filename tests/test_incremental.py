@@ -9,7 +9,6 @@ from stedi import pipeline, run
 from stedi.maintenance import history
 from stedi.query import connect_tables
 from stedi.schema import BUILD_ORDER, TABLES, columns_read
-from stedi.storage import catalog as ice
 
 
 @pytest.fixture(autouse=True)
@@ -98,26 +97,6 @@ def test_withdrawn_consent_removes_the_customer_everywhere_on_the_next_run(gener
     shutil.copy(tmp_path / "withdrawal/customer/landing/customer-0.json", both / "customer/landing/withdrawal.json")
     run(str(tmp_path / "fresh"), str(both))
     assert contents(tmp_path / "wh") == contents(tmp_path / "fresh")
-
-
-def test_a_recompute_records_whose_rows_it_changed_so_the_tables_after_it_compare_only_those(generated, tmp_path):
-    landing, truth = generated
-    run(str(tmp_path / "wh"), str(landing))
-    owner = min(truth["device_owner"].values())
-    serial = next(s for s, e in truth["device_owner"].items() if e == owner)
-    write_landing(tmp_path / "withdrawal", customer=[customer(owner, 1_900_000_000_000, None)])
-    run(str(tmp_path / "wh"), str(tmp_path / "withdrawal"))
-    store = ice.open_tables(str(tmp_path / "wh"))
-
-    def changed_rows_of(name):
-        table = store.load(name)
-        return ice.changed_rows_of(table, table.current_snapshot().parent_snapshot_id)
-
-    assert changed_rows_of("customer_trusted") == ("email", [owner.lower()])  # compared in any case
-    assert changed_rows_of("accelerometer_trusted") == ("user", [owner.lower()])
-    assert changed_rows_of("customer_landing") is None  # an ingest records nothing: all its rows are new
-    column, values = changed_rows_of("machine_learning_curated")
-    assert column == "serialnumber" and serial.lower() in values
 
 
 def test_late_consent_brings_the_customer_in_on_the_next_run(tmp_path):

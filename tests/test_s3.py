@@ -125,7 +125,8 @@ def test_forget_leaves_no_object_that_mentions_the_customer(landing, bucket, glu
     stored = objects(bucket)
     assert any(email.encode() in body for key, body in stored.items() if key.startswith("landing/"))
     # The warehouse's objects: the sources it ingested from are the user's, not the warehouse's.
-    assert [key for key, body in stored.items() if key.startswith("lakehouse/") and email.encode() in body] == []
+    assert [key for key, body in stored.items()  # in any case
+            if key.startswith("lakehouse/") and email.lower().encode() in body.lower()] == []
     assert query(warehouse, f"SELECT COUNT(*) FROM customer_landing WHERE email = '{email}'", **glue)[1] == [(0,)]
     # Ingesting an old file again cannot bring the customer back.
     run(warehouse, f"s3://{bucket}/old-copy", **glue)

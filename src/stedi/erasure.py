@@ -89,7 +89,7 @@ def _erase_rows(wh: Warehouse, store, eng, source: Source, values: list[str]) ->
     written = eng.write(f"SELECT * FROM held WHERE NOT ({condition})", {"held": (held, list(source.columns))},
                         data_dir(wh, source.table),
                         cluster_by=clustered(source.identity, sum(ice.data_file_rows(table).values())))
-    ice.replace(table, written, ice.fingerprint(table), rows=held, rows_of=(source.identity, values))
+    ice.replace(table, written, ice.fingerprint(table), rows=held)
 
 
 def _erase_quarantined(store, tombstones: Tombstones) -> None:

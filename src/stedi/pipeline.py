@@ -229,8 +229,7 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
     if built_from == snapshots:
         return
     changes = _changes(upstream, built_from)
-    where = _rows_that_can_differ(upstream, built_from, changes)
-    if changes is not None and not _reads_changed(eng, table, changes, where, progress):
+    if changes is not None and not _reads_changed(eng, table, changes, progress):
         progress(f"keeping {table.name}: no column it reads changed")
         ice.replace(target, [], rule, rows=AlwaysFalse(), properties={ice.UPSTREAM: ice.encode_upstream(snapshots)})
         return
@@ -253,19 +252,16 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
         # The old rows passed their checks and every input only grew: checking the appended rows
         # (none of which the table holds) checks the table.
         checked = new_rows = ice.drop_empty(eng.write(sql, inputs, out_dir, parameters))
-        replaced, rows_of = AlwaysFalse(), None
+        replaced = AlwaysFalse()
     else:
         changed_keys, replaced, cluster_by = {}, AlwaysTrue(), _clustered(table, target, upstream)
-        rows_of = None
         if changes and table.recompute:
             progress(f"recomputing the {table.name} rows that {'new' if grew else 'changed'} rows of "
                      f"{_listed(changes)} can change")
             recompute, keys_dir = table.recompute, data_dir(wh, table.name)
             read = {name: _columns_read(table, name) for name in upstream}
-            keys = eng.write(incremental.changed_keys_sql(recompute, read, where), inputs, keys_dir, parameters)
+            keys = eng.write(incremental.changed_keys_sql(recompute, read), inputs, keys_dir, parameters)
             changed_keys = {"changed_keys": (keys, [(recompute.key, dict(TABLES[recompute.input].columns)[recompute.key])])}
-            values = ice.parquet_values(keys)
-            rows_of = (recompute.key, values) if values is not None else None
             # only the data files holding rows of those keys are read, compared and replaced
             key = quote(recompute.key)
             replaced = eng.files_where(current[0], f"{key} IN (SELECT {key} FROM changed_keys)", changed_keys)
@@ -289,7 +285,7 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
             files.delete_tree(keys_dir)
     if new_rows:
         _check(load, eng, table, checked, parameters, result)
-    if ice.replace(target, new_rows, rule, rows=replaced, rows_of=rows_of, properties={
+    if ice.replace(target, new_rows, rule, rows=replaced, properties={
             ice.UPSTREAM: ice.encode_upstream(snapshots), ice.CONSENT_POLICY: parameters["consent_policy"]}):
         result.committed.append(table.name)
     if new_rows is not checked:
@@ -336,27 +332,14 @@ def _changes(upstream, built_from) -> dict[str, tuple[dict[str, int], dict[str, 
     return changes
 
 
-def _rows_that_can_differ(upstream, built_from, changes) -> dict[str, str]:
-    """Per changed input whose snapshots since recorded which rows they changed (a recompute's
-    keys, see `ice.changed_rows_of`), the condition those rows meet: no other row can differ."""
-    where = {}
-    for name in changes or {}:
-        rows_of = ice.changed_rows_of(upstream[name], built_from[name])
-        if rows_of is not None:
-            column, values = rows_of
-            where[name] = f"lower({quote(column)}) IN ({', '.join(map(literal, values)) or 'NULL'})"
-    return where
-
-
 def _files_since(old, new) -> tuple[list[str], list[str]]:
     """The data files of `new` not in `old` (added since), and those of `old` not in `new` (removed)."""
     return [f for f in new if f not in old], [f for f in old if f not in new]
 
 
-def _reads_changed(eng, table: Table, changes, where: dict[str, str], progress) -> bool:
+def _reads_changed(eng, table: Table, changes, progress) -> bool:
     """Whether an input changed, since the table was built, in the columns its rule reads: the data
-    files a change added and removed hold other rows (counted, then, where the counts agree, compared,
-    those meeting the input's condition in `where` if any)."""
+    files a change added and removed hold other rows (counted, then, where the counts agree, compared)."""
     if changes is None:
         return True
     for name, (old, new) in changes.items():
@@ -370,7 +353,7 @@ def _reads_changed(eng, table: Table, changes, where: dict[str, str], progress) 
             return True
         progress(f"comparing the columns {table.name} reads of the rows rewritten in {name}")
         views = {incremental.removed(name): (removed, columns), incremental.added(name): (added, columns)}
-        if read and eng.count(incremental.rows_differing_sql(read, *views, where.get(name, "true")), views):
+        if read and eng.count(incremental.rows_differing_sql(read, *views), views):
             return True
     return False
 

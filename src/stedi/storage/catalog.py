@@ -34,8 +34,6 @@ FILES = "stedi.files"  # landing files a landing table (or the quarantine, per s
 UPSTREAM = "stedi.upstream"  # snapshot of each input the table was last built from
 CONSENT_POLICY = "stedi.consent-policy"
 STAGES = "stedi.stages"  # on data_quality: [stage, seconds] of each stage of the last run that built a table
-ROWS_OF = "stedi.rows-of"  # in a snapshot's summary: [column, values], it changed only rows holding one of them
-ROWS_OF_MOST = 1000  # values a snapshot records at most (with more, it records none)
 _DATA_FILES: dict[str, dict[str, int]] = {}  # manifest list of a snapshot -> its data files and their rows
 
 
@@ -235,12 +233,10 @@ def replace(
     key: str = "",
     rows: BooleanExpression | list[str] = AlwaysTrue(),
     properties: dict[str, str] | None = None,
-    rows_of: tuple[str, list[str]] | None = None,
 ) -> bool:
     """Replace the data files holding `rows` (none: append), or the data files `rows` lists, with
     `written`, as one snapshot in one atomic commit; return whether there was anything to change
-    (else only `properties` are set). `rows_of` (column, values) says that only rows whose column
-    holds one of the values (in any case) change: the snapshot records it (see `changed_rows_of`).
+    (else only `properties` are set).
 
     A data file is replaced whole: each holds the rows of one `rows` filter only (the quarantine
     keeps one file set per source).
@@ -253,52 +249,19 @@ def replace(
     else:
         old = [] if rows == AlwaysFalse() else [task.file for task in table.scan(row_filter=rows).plan_files()]
     written = drop_empty(written)  # an empty append is no change
-    recorded = {}
-    if rows_of is not None and len(rows_of[1]) <= ROWS_OF_MOST:
-        recorded[ROWS_OF] = json.dumps([rows_of[0], sorted({value.lower() for value in rows_of[1]})])
     with table.transaction() as tx:
         if table.metadata.name_mapping() is None:
             tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: table.schema().name_mapping.model_dump_json()})
         if written and not old:
-            tx.add_files(written, snapshot_properties=recorded, check_duplicate_files=False)  # an "append" snapshot
+            tx.add_files(written, check_duplicate_files=False)  # an "append" snapshot
         elif old:
-            with tx.update_snapshot(snapshot_properties=recorded).overwrite() as overwrite:
+            with tx.update_snapshot().overwrite() as overwrite:
                 for data_file in old:
                     overwrite.delete_data_file(data_file)
                 for data_file in parquet_files_to_data_files(table.io, tx.table_metadata, iter(written)):
                     overwrite.append_data_file(data_file)
         tx.set_properties({FINGERPRINT + key: inputs, **(properties or {})})
     return bool(written or old)
-
-
-def changed_rows_of(table: IcebergTable, since: int | None) -> tuple[str, list[str]] | None:
-    """The column and the values (lower case) whose rows alone the table's snapshots after `since`
-    changed, when each of them recorded it (see `replace`) for the same column; else None."""
-    columns, values = set(), set()
-    snapshot = table.current_snapshot()
-    while snapshot is not None and snapshot.snapshot_id != since:
-        recorded = snapshot.summary.get(ROWS_OF) if snapshot.summary else None
-        if recorded is None:
-            return None
-        column, more = json.loads(recorded)
-        columns.add(column)
-        values.update(more)
-        snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
-    if snapshot is None or len(columns) != 1:
-        return None
-    return columns.pop(), sorted(values)
-
-
-def parquet_values(locations: list[str], most: int = ROWS_OF_MOST) -> list | None:
-    """The values of the one column of the Parquet files at `locations`; None when over `most`."""
-    values = []
-    for location in locations:
-        with files.open_file(location) as handle:
-            parquet = pq.ParquetFile(handle)
-            if len(values) + parquet.metadata.num_rows > most:
-                return None
-            values += parquet.read().column(0).to_pylist()
-    return values
 
 
 def drop_history(table: IcebergTable) -> None:
