@@ -5,7 +5,7 @@ import shutil
 import pytest
 from conftest import contents, hold_back_phone_readings, rows, scalar, write_landing
 
-from stedi import pipeline, run
+from stedi import incremental, pipeline, run
 from stedi.maintenance import history
 from stedi.query import connect_tables
 from stedi.schema import BUILD_ORDER, TABLES, columns_read
@@ -77,6 +77,7 @@ def test_withdrawn_consent_removes_the_customer_everywhere_on_the_next_run(gener
     run(str(tmp_path / "wh"), str(landing))
     owner = min(truth["device_owner"].values())
     write_landing(tmp_path / "withdrawal", customer=[customer(owner, 1_900_000_000_000, None)])
+    compared = spy_on_comparisons(monkeypatch)
     result = run(str(tmp_path / "wh"), str(tmp_path / "withdrawal"))
     for table, column in [("customer_trusted", "email"), ("customer_curated", "email"),
                           ("accelerometer_trusted", '"user"'), ("device_ownership", "owner_email")]:
@@ -88,6 +89,11 @@ def test_withdrawn_consent_removes_the_customer_everywhere_on_the_next_run(gener
     assert {stage.split(" rows ")[0] for stage, _ in result.stages if stage.startswith("recomputing")} == {
         f"recomputing the {table}" for table in ("customer_trusted", "accelerometer_trusted", "customer_curated",
                                                  "device_ownership", "step_trainer_trusted", "machine_learning_curated")}
+    # a table built after a recompute compares, of the files it replaced, only the rows of its keys
+    assert compared["accelerometer_trusted"] == {'"user" IN (SELECT "user" FROM accelerometer_trusted__keys)'}
+    assert compared["step_trainer_trusted"] == \
+        {'"serialnumber" IN (SELECT "serialnumber" FROM step_trainer_trusted__keys)'}
+    assert compared["customer_landing"] == {None}  # an ingest only adds rows: they are all compared
     if clustered:  # a recompute replaced only the data files holding rows of the customer or their device
         for table in ("customer_trusted", "accelerometer_trusted", "step_trainer_trusted", "machine_learning_curated"):
             *_, before, withdrawn = history(str(tmp_path / "wh"), table)
@@ -97,6 +103,18 @@ def test_withdrawn_consent_removes_the_customer_everywhere_on_the_next_run(gener
     shutil.copy(tmp_path / "withdrawal/customer/landing/customer-0.json", both / "customer/landing/withdrawal.json")
     run(str(tmp_path / "fresh"), str(both))
     assert contents(tmp_path / "wh") == contents(tmp_path / "fresh")
+
+
+def spy_on_comparisons(monkeypatch) -> dict[str, set]:
+    """Per input whose changed rows a run compares, the conditions it compares them under (None: all)."""
+    compared, real = {}, incremental.rows_differing_sql
+
+    def rows_differing_sql(columns, removed_rows, added_rows, where=None):
+        compared.setdefault(removed_rows.removesuffix("__removed"), set()).add(where)
+        return real(columns, removed_rows, added_rows, where)
+
+    monkeypatch.setattr(incremental, "rows_differing_sql", rows_differing_sql)
+    return compared
 
 
 def test_late_consent_brings_the_customer_in_on_the_next_run(tmp_path):

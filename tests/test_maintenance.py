@@ -7,7 +7,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import rows, scalar
+from conftest import contents, rows, scalar
+from test_incremental import spy_on_comparisons
 
 from stedi import erasure, pipeline, run
 from stedi.cli import main
@@ -132,17 +133,25 @@ def test_forget_cut_short_is_finished_by_forgetting_again(generated, warehouse, 
 
 def test_forget_rewrites_only_the_data_files_that_hold_the_person(generated, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "CLUSTERED_ROWS", 0)  # every table and landing table clustered, as large ones are
+    monkeypatch.setenv("STEDI_SALT", "forget-test-salt")  # the same pseudonyms in the fresh warehouse below
     landing, truth = generated
     run(str(tmp_path / "wh"), str(landing))
     email = min(truth["device_owner"].values())
     tables = ("accelerometer_landing", "step_trainer_landing", "accelerometer_trusted", "machine_learning_curated")
     store = ice.open_tables(str(tmp_path / "wh"))
     before = {name: set(ice.data_files(store.load(name))) for name in tables}
-    forget(str(tmp_path / "wh"), email)
+    compared = spy_on_comparisons(monkeypatch)
+    forget(str(tmp_path / "wh"), email.upper())
     for name in tables:
         after = set(ice.data_files(store.load(name)))
         assert 0 < len(before[name] - after) <= len(before[name]) / 4, name
     assert not any(email in text for _, text in every_string_in(tmp_path / "wh"))
+    # the tables built from a landing table compare, of the files the erasure rewrote, only the person's rows
+    (condition,) = compared["accelerometer_landing"]
+    assert condition.startswith('lower("user") IN (') and f"'{email.lower()}'" in condition
+    # and end as a run on the landing files without the person would
+    run(str(tmp_path / "fresh"), str(tmp_path / "wh"))
+    assert contents(tmp_path / "wh") == contents(tmp_path / "fresh")
 
 
 @pytest.mark.parametrize("text, may", [

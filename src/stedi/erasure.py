@@ -16,7 +16,7 @@ from pyiceberg.expressions import In
 from .contract import SOURCES, Source
 from .engines import make_engine
 from .landing import literal, quote
-from .pipeline import clustered, data_dir, run
+from .pipeline import Rewrite, clustered, data_dir, run
 from .query import QueryError, connect_tables, open_warehouse
 from .schema import DATABASE, TABLES
 from .storage import catalog as ice
@@ -39,6 +39,7 @@ def forget(warehouse: str, email: str, catalog: str | None = None, database: str
     store = open_warehouse(warehouse, catalog, database)
     wh = Warehouse.at(store.root)
     removed = {source: 0 for source in SOURCES}
+    rewritten = {}  # landing table -> the erasure's Rewrite
     with wh.lock(), wh.spill() as spill:
         con = connect_tables(warehouse, catalog, database, memory_limit, spill, by_pyiceberg=True)
         spellings = [spelling for (spelling,) in con.execute(  # an email matches in any case
@@ -65,9 +66,11 @@ def forget(warehouse: str, email: str, catalog: str | None = None, database: str
                     removed[source] += count
             _erase_quarantined(store, tombstones)
             with make_engine("duckdb", spill, memory_limit=memory_limit) as eng:
-                for source in sorted(SOURCES.values(), key=lambda s: s.name == "customer"):  # customer last: it
-                    _erase_rows(wh, store, eng, source, values)  # is where a second try finds the person
-    run(wh.root, catalog=catalog, database=database, memory_limit=memory_limit, progress=progress)
+                # customer last: it is where a second try finds the person
+                for source in sorted(SOURCES.values(), key=lambda s: s.name == "customer"):
+                    rewritten[source.table] = _erase_rows(wh, store, eng, source, values)
+    run(wh.root, catalog=catalog, database=database, memory_limit=memory_limit, progress=progress,
+        rewritten={table: rewrite for table, rewrite in rewritten.items() if rewrite})
     progress("dropping every table's history")
     with wh.lock():
         for name in TABLES:
@@ -78,18 +81,20 @@ def forget(warehouse: str, email: str, catalog: str | None = None, database: str
     return ForgetResult(removed, len(devices))
 
 
-def _erase_rows(wh: Warehouse, store, eng, source: Source, values: list[str]) -> None:
+def _erase_rows(wh: Warehouse, store, eng, source: Source, values: list[str]) -> Rewrite | None:
     """Rewrite the data files of `source`'s landing table that hold lines whose identity is one of
-    `values` (in any case) without those lines, in one commit."""
+    `values` (in any case) without those lines, in one commit; return it (None: nothing to erase)."""
     table = store.load(source.table)
     condition = f"lower({quote(source.identity)}) IN ({', '.join(literal(v.lower()) for v in values)})"
     held = eng.files_where(ice.data_files(table), condition, {})
     if not held:
-        return
+        return None
     written = eng.write(f"SELECT * FROM held WHERE NOT ({condition})", {"held": (held, list(source.columns))},
                         data_dir(wh, source.table),
                         cluster_by=clustered(source.identity, sum(ice.data_file_rows(table).values())))
+    before = table.metadata.current_snapshot_id
     ice.replace(table, written, ice.fingerprint(table), rows=held)
+    return Rewrite(before, table.metadata.current_snapshot_id, condition)
 
 
 def _erase_quarantined(store, tombstones: Tombstones) -> None:

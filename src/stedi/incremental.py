@@ -67,10 +67,12 @@ def rows_not_held_sql(rows: str, table: str, columns: Iterable[tuple[str, str]])
     return f"SELECT * FROM {rows} AS new WHERE NOT EXISTS (SELECT 1 FROM {table} AS held WHERE {same})"
 
 
-def rows_differing_sql(columns: Iterable[tuple[str, str]], removed_rows: str, added_rows: str) -> str:
+def rows_differing_sql(columns: Iterable[tuple[str, str]], removed_rows: str, added_rows: str,
+                       where: str | None = None) -> str:
     """The rows, in `columns`, that the tables `removed_rows` and `added_rows` hold a different
     number of times, each once: none when an input's rewritten files hold, in these columns, what
-    they replaced. Counted by groups (DuckDB's EXCEPT ALL numbers every row, ten times slower over
+    they replaced. With `where`, only the rows meeting it are compared (the others cannot differ,
+    see `pipeline.Rewrite`). Counted by groups (DuckDB's EXCEPT ALL numbers every row, ten times slower over
     millions); a float's zeros are also grouped by their text, which keeps -0.0 apart from 0.0
     (Spark's grouping would not), and only zeros are cast."""
     signs = {name: quote(f"stedi_sign_{name}") for name, kind in columns if kind == "DOUBLE"}
@@ -78,17 +80,20 @@ def rows_differing_sql(columns: Iterable[tuple[str, str]], removed_rows: str, ad
                        + [f"CASE WHEN {quote(name)} = 0 THEN CAST({quote(name)} AS VARCHAR) END AS {sign}"
                           for name, sign in signs.items()])
     names = ", ".join(quote(name) for name, _ in columns)
-    return (f"SELECT {names} FROM (SELECT {values}, 1 AS stedi_side FROM {removed_rows}\n"
-            f"UNION ALL SELECT {values}, -1 AS stedi_side FROM {added_rows}) AS sides\n"
+    only = f" WHERE {where}" if where else ""
+    return (f"SELECT {names} FROM (SELECT {values}, 1 AS stedi_side FROM {removed_rows}{only}\n"
+            f"UNION ALL SELECT {values}, -1 AS stedi_side FROM {added_rows}{only}) AS sides\n"
             f"GROUP BY {', '.join([names, *signs.values()])} HAVING SUM(stedi_side) <> 0")
 
 
-def changed_keys_sql(recompute: Recompute, read: dict[str, list[tuple[str, str]]]) -> str:
+def changed_keys_sql(recompute: Recompute, read: dict[str, list[tuple[str, str]]],
+                     where: dict[str, str] | None = None) -> str:
     """The keys `recompute` selects, each once. Its query reads each input's changed rows as
     ``<input>__changed``, in the columns of `read` (input -> the columns the rule reads of it): the
     rows of its files added since the table was built and of those removed, that the other side
-    lacks (floats as text)."""
-    queries = [f"{changed(name)} AS ({rows_differing_sql(columns, removed(name), added(name))})"
+    lacks (floats as text), among those meeting the input's condition in `where`, if any."""
+    where = where or {}
+    queries = [f"{changed(name)} AS ({rows_differing_sql(columns, removed(name), added(name), where.get(name))})"
                for name, columns in read.items() if columns]
     queries.append(f"changed_keys AS ({recompute.sql})")
     return f"WITH {', '.join(queries)}\nSELECT DISTINCT {quote(recompute.key)} FROM changed_keys"

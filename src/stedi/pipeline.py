@@ -52,6 +52,17 @@ class CheckResult:
         return self.violations == 0
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """A commit that changed only rows meeting `condition` (over the table's columns and the
+    `inputs` it reads): a table built from that table compares only those rows of the files the
+    commit replaced, not every row of them."""
+    before: int | None  # the table's snapshot before the commit
+    after: int  # and after it
+    condition: str
+    inputs: dict = field(default_factory=dict)
+
+
 @dataclass
 class RunResult:
     warehouse: str
@@ -83,6 +94,7 @@ def run(
     database: str = DATABASE,
     memory_limit: str | None = None,
     max_line_bytes: int | None = None,
+    rewritten: dict[str, Rewrite] | None = None,
     **engine_options,
 ) -> RunResult:
     """Ingest new landing files from `source` (or the built-in sample into an empty warehouse)
@@ -94,7 +106,8 @@ def run(
     The warehouse and the source are local folders or ``s3://`` locations; the tables live in
     the Iceberg catalog named `catalog` (None: the one embedded in a local warehouse), in
     `database`. The engine spills to disk past `memory_limit` (see `engines.resolved_memory_limit`);
-    a landing line longer than `max_line_bytes` (see `landing.resolved_max_line_bytes`) is quarantined."""
+    a landing line longer than `max_line_bytes` (see `landing.resolved_max_line_bytes`) is quarantined.
+    `rewritten` names the tables whose last commit, the caller's, changed only some rows (see `Rewrite`)."""
     if consent_policy not in (None, *CONSENT_POLICIES):
         raise ValueError(f"consent policy must be one of {', '.join(CONSENT_POLICIES)}, not {consent_policy!r}")
     needed = _with_inputs(tables or list(TABLES))
@@ -102,6 +115,7 @@ def run(
     max_line_bytes = resolved_max_line_bytes(max_line_bytes)
     wh = Warehouse.at(warehouse)
     result = RunResult(str(wh.root))
+    rewritten = dict(rewritten or {})  # and those this run's recomputes commit
     with wh.lock(), wh.scratch() as scratch, wh.spill() as spill:
         marks = [("ingesting new landing files", time.monotonic())]  # (stage, when it began)
 
@@ -135,7 +149,8 @@ def run(
                 for name in BUILD_ORDER:
                     if name in needed:
                         with _stop_when_out_of_resources(name, limit, spill):
-                            _build(wh, load, eng, TABLES[name], parameters, salt_digest, result, stage)
+                            _build(wh, load, eng, TABLES[name], parameters, salt_digest, rewritten, scratch,
+                                   result, stage)
             finally:
                 ends = [began for _, began in marks[1:]] + [time.monotonic()]
                 result.stages = [(message, round(end - began, 3)) for (message, began), end in zip(marks, ends)]
@@ -215,12 +230,14 @@ def _refresh_landing(wh, load, eng, src: Source, max_line_bytes: int, scratch, r
             result.committed.append(name)
 
 
-def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResult, progress) -> None:
+def _build(wh, load, eng, table: Table, parameters, salt_digest, rewritten: dict[str, Rewrite], scratch,
+           result: RunResult, progress) -> None:
     """Bring `table` up to date with its inputs. When no column its rule reads changed, keep its
     rows (see `Table.columns_read`); when they only grew, append the rows the rule adds (if it may,
     see `Table.appends_from`); else recompute the rows the changed rows can touch (if it can, see
-    `Table.recompute`) or rebuild it. Commit only the rows that changed: when none was removed, as
-    an append, which the tables built from this one can follow in turn."""
+    `Table.recompute`; the keys go to `scratch`, and the commit to `rewritten`) or rebuild it.
+    Commit only the rows that changed: when none was removed, as an append, which the tables built
+    from this one can follow in turn."""
     upstream = {name: load(name) for name in table.inputs}
     snapshots = {name: t.metadata.current_snapshot_id for name, t in upstream.items()}
     rule = _digest(table.sql, parameters["consent_policy"], salt_digest)
@@ -229,7 +246,8 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
     if built_from == snapshots:
         return
     changes = _changes(upstream, built_from)
-    if changes is not None and not _reads_changed(eng, table, changes, progress):
+    rewrites = _rewrites_since(rewritten, upstream, built_from)
+    if changes is not None and not _reads_changed(eng, table, changes, rewrites, progress):
         progress(f"keeping {table.name}: no column it reads changed")
         ice.replace(target, [], rule, rows=AlwaysFalse(), properties={ice.UPSTREAM: ice.encode_upstream(snapshots)})
         return
@@ -242,8 +260,11 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
             inputs[incremental.before(name)] = (list(old), columns)
             inputs[incremental.added(name)], inputs[incremental.removed(name)] = (added, columns), (removed, columns)
     inputs[table.name] = current
+    for rewrite in rewrites.values():
+        inputs |= rewrite.inputs
     out_dir = data_dir(wh, table.name)
     grew = changes and all(set(old) <= set(new) for old, new in changes.values())  # every changed input only grew
+    changed_keys = {}  # a recompute's (see below)
     if grew and set(changes) <= set(table.appends_from):
         progress(f"appending to {table.name} what {_listed(changes)} added")
         sql = incremental.delta_sql(table.sql, list(changes))
@@ -254,13 +275,15 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
         checked = new_rows = ice.drop_empty(eng.write(sql, inputs, out_dir, parameters))
         replaced = AlwaysFalse()
     else:
-        changed_keys, replaced, cluster_by = {}, AlwaysTrue(), _clustered(table, target, upstream)
+        replaced, cluster_by = AlwaysTrue(), _clustered(table, target, upstream)
         if changes and table.recompute:
             progress(f"recomputing the {table.name} rows that {'new' if grew else 'changed'} rows of "
                      f"{_listed(changes)} can change")
-            recompute, keys_dir = table.recompute, data_dir(wh, table.name)
+            recompute = table.recompute
             read = {name: _columns_read(table, name) for name in upstream}
-            keys = eng.write(incremental.changed_keys_sql(recompute, read), inputs, keys_dir, parameters)
+            where = {name: rewrite.condition for name, rewrite in rewrites.items()}
+            keys = eng.write(incremental.changed_keys_sql(recompute, read, where), inputs,
+                             files.join(scratch, f"keys-{table.name}"), parameters, joins_as_written=True)
             changed_keys = {"changed_keys": (keys, [(recompute.key, dict(TABLES[recompute.input].columns)[recompute.key])])}
             # only the data files holding rows of those keys are read, compared and replaced
             key = quote(recompute.key)
@@ -281,13 +304,16 @@ def _build(wh, load, eng, table: Table, parameters, salt_digest, result: RunResu
             added = _rows_missing(rebuilt, current, table.distinct, changed_keys)
             new_rows = ice.drop_empty(eng.write(*added, data_dir(wh, table.name)))
             replaced = AlwaysFalse()
-        if changed_keys:
-            files.delete_tree(keys_dir)
     if new_rows:
         _check(load, eng, table, checked, parameters, result)
+    before = target.metadata.current_snapshot_id
     if ice.replace(target, new_rows, rule, rows=replaced, properties={
             ice.UPSTREAM: ice.encode_upstream(snapshots), ice.CONSENT_POLICY: parameters["consent_policy"]}):
         result.committed.append(table.name)
+        if changed_keys:  # only the rows of the keys changed
+            key, keys = quote(table.recompute.key), f"{table.name}__keys"
+            rewritten[table.name] = Rewrite(before, target.metadata.current_snapshot_id,
+                                            f"{key} IN (SELECT {key} FROM {keys})", {keys: changed_keys["changed_keys"]})
     if new_rows is not checked:
         files.delete_tree(out_dir)  # the rebuilt rows, compared and not committed
 
@@ -332,14 +358,22 @@ def _changes(upstream, built_from) -> dict[str, tuple[dict[str, int], dict[str, 
     return changes
 
 
+def _rewrites_since(rewritten: dict[str, Rewrite], upstream, built_from) -> dict[str, Rewrite]:
+    """The `rewritten` inputs whose rewrite is all that changed them since the table was built."""
+    return {name: rewrite for name, rewrite in rewritten.items()
+            if name in upstream and built_from is not None and name in built_from
+            and built_from[name] == rewrite.before and upstream[name].metadata.current_snapshot_id == rewrite.after}
+
+
 def _files_since(old, new) -> tuple[list[str], list[str]]:
     """The data files of `new` not in `old` (added since), and those of `old` not in `new` (removed)."""
     return [f for f in new if f not in old], [f for f in old if f not in new]
 
 
-def _reads_changed(eng, table: Table, changes, progress) -> bool:
+def _reads_changed(eng, table: Table, changes, rewrites: dict[str, Rewrite], progress) -> bool:
     """Whether an input changed, since the table was built, in the columns its rule reads: the data
-    files a change added and removed hold other rows (counted, then, where the counts agree, compared)."""
+    files a change added and removed hold other rows (counted, then, where the counts agree, compared:
+    of an input in `rewrites`, only the rows its rewrite can have changed)."""
     if changes is None:
         return True
     for name, (old, new) in changes.items():
@@ -353,7 +387,11 @@ def _reads_changed(eng, table: Table, changes, progress) -> bool:
             return True
         progress(f"comparing the columns {table.name} reads of the rows rewritten in {name}")
         views = {incremental.removed(name): (removed, columns), incremental.added(name): (added, columns)}
-        if read and eng.count(incremental.rows_differing_sql(read, *views), views):
+        sql = incremental.rows_differing_sql(read, *views)
+        if rewrite := rewrites.get(name):
+            sql = incremental.rows_differing_sql(read, *views, rewrite.condition)
+            views |= rewrite.inputs
+        if read and eng.count(sql, views):
             return True
     return False
 

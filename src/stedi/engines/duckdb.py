@@ -135,10 +135,13 @@ class DuckDBEngine:
             f"WHERE e.error_type = '{INVALID_ENCODING}'").fetchall()]
 
     def write(self, sql: str, inputs: Inputs, out_dir: str, parameters: dict | None = None,
-              cluster_by: str | None = None) -> list[str]:
+              cluster_by: str | None = None, joins_as_written: bool = False) -> list[str]:
         """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files
         in the new folder `out_dir`; return their locations. With `cluster_by`, the rows of each
         value of that column are in one of `CLUSTERS` sets of files (by a hash of the value).
+        With `joins_as_written`, each join hashes its right side, as the query is written, and not
+        the side DuckDB estimates smaller: over Parquet files it estimates that a join of a whole
+        table with a few changed rows matches every row of the table, and hashed the table.
 
         DuckDB's Parquet writer (1.5.5) keeps one dictionary entry for -0.0 and 0.0, so all the
         zeros of a dictionary-encoded column chunk get the sign of the first one
@@ -156,13 +159,19 @@ class DuckDBEngine:
                 f"CASE WHEN signbit({c}) AND {c} = 0 THEN '-' ELSE '+' END" for c in floats))
         if cluster_by:
             splits[CLUSTER] = f"hash({quote(cluster_by)}) % {CLUSTERS}"
-        if not splits:
-            return self._copy(sql, out_dir, "PER_THREAD_OUTPUT true")
-        values = ", ".join(f"{value} AS {name}" for name, value in splits.items())
-        written = self._copy(f"SELECT *, {values} FROM ({sql})", out_dir,
-                             f"PARTITION_BY ({', '.join(splits)}), HIVE_FILE_PATTERN false")
-        # A partitioned COPY of no rows writes no file; the table's commit and checks need one, empty.
-        return written or self._copy(f"SELECT * FROM ({sql}) LIMIT 0", out_dir, "PER_THREAD_OUTPUT true")
+        if joins_as_written:
+            self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+        try:
+            if not splits:
+                return self._copy(sql, out_dir, "PER_THREAD_OUTPUT true")
+            values = ", ".join(f"{value} AS {name}" for name, value in splits.items())
+            written = self._copy(f"SELECT *, {values} FROM ({sql})", out_dir,
+                                 f"PARTITION_BY ({', '.join(splits)}), HIVE_FILE_PATTERN false")
+            # A partitioned COPY of no rows writes no file; the table's commit and checks need one, empty.
+            return written or self._copy(f"SELECT * FROM ({sql}) LIMIT 0", out_dir, "PER_THREAD_OUTPUT true")
+        finally:
+            if joins_as_written:
+                self.con.execute("RESET disabled_optimizers")
 
     def files_where(self, files: list[str], condition: str, inputs: Inputs) -> list[str]:
         """The files of `files` holding a row that meets `condition` (over their columns and `inputs`)."""

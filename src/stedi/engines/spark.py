@@ -186,9 +186,11 @@ class SparkEngine:
         return self._write(self.spark.sql(to_spark(validated_sql(source, "lines"))), out_dir), not_text
 
     def write(self, sql: str, inputs: Inputs, out_dir: str, parameters: dict | None = None,
-              cluster_by: str | None = None) -> list[str]:
+              cluster_by: str | None = None, joins_as_written: bool = False) -> list[str]:
         """Run `sql` over `inputs` (table name -> Parquet files) and write its rows as Parquet files;
-        with `cluster_by`, the rows of each value of that column in one of `CLUSTERS` files."""
+        with `cluster_by`, the rows of each value of that column in one of `CLUSTERS` files.
+        (`joins_as_written` changes nothing: adaptive execution picks the side a join broadcasts
+        from the sizes it measures.)"""
         self._bind(inputs, parameters)
         frame = self.spark.sql(to_spark(sql))
         return self._write(frame.repartition(CLUSTERS, cluster_by) if cluster_by else frame, out_dir)
