@@ -88,7 +88,8 @@ def test_withdrawn_consent_removes_the_customer_everywhere_on_the_next_run(gener
     # the tables with a recompute recompute only the keys the withdrawal touches, and all end as one run would
     assert {stage.split(" rows ")[0] for stage, _ in result.stages if stage.startswith("recomputing")} == {
         f"recomputing the {table}" for table in ("customer_trusted", "accelerometer_trusted", "customer_curated",
-                                                 "device_ownership", "step_trainer_trusted", "machine_learning_curated")}
+                                                 "device_ownership", "device_owners", "step_trainer_trusted",
+                                                 "machine_learning_curated")}
     # a table built after a recompute compares, of the files it replaced, only the rows of its keys
     assert compared["accelerometer_trusted"] == {'"user" IN (SELECT "user" FROM accelerometer_trusted__keys)'}
     assert compared["step_trainer_trusted"] == \

@@ -101,7 +101,7 @@ def test_spark_recomputes_what_a_withdrawn_consent_changes_like_duckdb(generated
         {"customerName": "Pat", "email": owner, "lastUpdateDate": 1_900_000_000_000, "shareWithResearchAsOfDate": None}])
     run(str(tmp_path / "spark"), str(landing), engine="spark")
     result = run(str(tmp_path / "spark"), str(withdrawal), engine="spark")
-    assert sum(stage.startswith("recomputing") for stage, _ in result.stages) == 6
+    assert sum(stage.startswith("recomputing") for stage, _ in result.stages) == 7
     *_, before, withdrawn = history(str(tmp_path / "spark"), "accelerometer_trusted")
     assert 0 < withdrawn.deleted_rows < before.total_rows / 4  # only the files holding the customer's readings
     both = tmp_path / "both"

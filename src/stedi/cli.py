@@ -235,7 +235,7 @@ def _run(args) -> int:
     with _importing():
         from . import accounting
         from .pipeline import run
-        from .query import connect_tables
+        from .query import connect_tables, open_warehouse, tables
 
     options = {"master": args.spark_master} if args.spark_master else {}
     with _progress(args) as progress:
@@ -254,9 +254,11 @@ def _run(args) -> int:
         passed = sum(r.passed for r in result.checks)
         print(f"data-quality checks: {passed} passed" + "".join(f", warning {w}" for w in warnings))
     print()
-    _print_rows(*_table_rows(args), "table")
+    store = open_warehouse(args.warehouse, **_where(args))  # once, for the listing, the accounting and the report
+    _print_rows(["table", "zone", "rows", "last commit"],
+                [(t.name, t.zone, t.rows, t.last_commit) for t in tables(store)], "table")
     print()
-    con = connect_tables(args.warehouse, **_where(args), memory_limit=args.memory_limit, by_pyiceberg=True)
+    con = connect_tables(store, memory_limit=args.memory_limit)
     balanced = True
     for acc in accounting.account(con, result.consent_policy):
         balanced &= acc.balanced
@@ -265,15 +267,8 @@ def _run(args) -> int:
         check = "" if acc.balanced else "  (DOES NOT BALANCE)"
         print(f"{acc.source}: {acc.landing_rows} landing rows = {' + '.join(parts)}{check}")
     if args.report:
-        _report(args)
+        _report(args, store)
     return 0 if balanced else 1
-
-
-def _table_rows(args):
-    from .query import tables
-
-    return ["table", "zone", "rows", "last commit"], [
-        (t.name, t.zone, t.rows, t.last_commit) for t in tables(args.warehouse, **_where(args))]
 
 
 def _query(args) -> None:
@@ -338,13 +333,13 @@ def _generate(args) -> None:
     print(f"wrote {lines} landing lines to {args.out_dir} (ground truth in ground_truth.json)")
 
 
-def _report(args) -> None:
+def _report(args, store=None) -> None:
     with _importing():
         import webbrowser
 
         from .report import report
 
-    path = report(args.warehouse, args.out, **_where(args))
+    path = report(store or args.warehouse, args.out, **_where(args))
     print(f"wrote the report to {path}")
     if args.open:
         webbrowser.open(path.resolve().as_uri())

@@ -41,7 +41,7 @@ def forget(warehouse: str, email: str, catalog: str | None = None, database: str
     removed = {source: 0 for source in SOURCES}
     rewritten = {}  # landing table -> the erasure's Rewrite
     with wh.lock(), wh.spill() as spill:
-        con = connect_tables(warehouse, catalog, database, memory_limit, spill, by_pyiceberg=True)
+        con = connect_tables(store, memory_limit=memory_limit, spill=spill)
         spellings = [spelling for (spelling,) in con.execute(  # an email matches in any case
             "SELECT DISTINCT email FROM customer_landing WHERE lower(email) = lower($email)", {"email": email}).fetchall()]
         devices = [serial for (serial,) in con.execute(

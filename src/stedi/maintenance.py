@@ -20,8 +20,9 @@ class SnapshotInfo:
     current: bool
 
 
-def history(warehouse: str, table: str, catalog: str | None = None, database: str = DATABASE) -> list[SnapshotInfo]:
-    """The snapshots of `table`, oldest first."""
+def history(warehouse: "str | ice.Tables", table: str, catalog: str | None = None,
+            database: str = DATABASE) -> list[SnapshotInfo]:
+    """The snapshots of `table`, oldest first (`warehouse`: see `open_warehouse`)."""
     if table not in TABLES:
         raise QueryError(f"no table named {table}; the tables are {', '.join(TABLES)}")
     iceberg = open_warehouse(warehouse, catalog, database).load(table, create=False)

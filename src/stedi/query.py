@@ -36,10 +36,13 @@ class TableInfo:
     last_commit: str | None
 
 
-def open_warehouse(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> "Tables":
-    """The tables of an existing warehouse (a local folder or an s3:// location)."""
+def open_warehouse(warehouse: "str | Tables", catalog: str | None = None, database: str = DATABASE) -> "Tables":
+    """The tables of an existing warehouse (a local folder or an s3:// location; the tables
+    themselves when already open, as every function taking a warehouse accepts)."""
     from .storage import catalog as ice
 
+    if not isinstance(warehouse, str):
+        return warehouse
     root = files.normalize(warehouse)
     store = ice.open_tables(root, catalog, database, create=False)
     if store is None:
@@ -47,18 +50,21 @@ def open_warehouse(warehouse: str, catalog: str | None = None, database: str = D
     return store
 
 
-def connect_tables(warehouse: str, catalog: str | None = None, database: str = DATABASE,
-                   memory_limit: str | None = None, spill: Path | None = None,
-                   by_pyiceberg: bool = False) -> duckdb.DuckDBPyConnection:
+def connect_tables(warehouse: "str | Tables", catalog: str | None = None, database: str = DATABASE,
+                   memory_limit: str | None = None, spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A sandboxed DuckDB connection with one view per table, reading its current Iceberg
     snapshot; each also named as Athena names it, `<database>.<table>`. It spills to `spill` past
-    `memory_limit`. A local warehouse's tables are read by DuckDB's iceberg extension unless
-    `by_pyiceberg` (quicker where PyIceberg is already loaded, as after a run)."""
-    root = files.normalize(warehouse)
+    `memory_limit`. A local warehouse's tables are read by DuckDB's iceberg extension, without
+    loading PyIceberg; tables already open (see `open_warehouse`), through PyIceberg."""
     con = connect(spill, memory_limit)
+    if isinstance(warehouse, str) and catalog is None and not files.is_remote(files.normalize(warehouse)):
+        root = files.normalize(warehouse)
+        scans = _embedded_scans(con, root, database)
+    else:
+        store = open_warehouse(warehouse, catalog, database)
+        root, database = store.root, store.database
+        scans = _catalog_scans(con, store)
     con.execute(f"CREATE SCHEMA {quote(database)}")
-    local = catalog is None and not files.is_remote(root) and not by_pyiceberg
-    scans = _embedded_scans(con, root, database) if local else _catalog_scans(con, root, catalog, database)
     for name, table in TABLES.items():
         empty = "SELECT " + ", ".join(f"NULL::{t} AS {quote(c)}" for c, t in table.columns) + " WHERE false"
         con.execute(f"CREATE VIEW {name} AS {scans.get(name, empty)}")
@@ -72,11 +78,10 @@ def connect_tables(warehouse: str, catalog: str | None = None, database: str = D
     return con
 
 
-def _catalog_scans(con: duckdb.DuckDBPyConnection, root: str, catalog: str | None, database: str) -> dict[str, str]:
+def _catalog_scans(con: duckdb.DuckDBPyConnection, store: "Tables") -> dict[str, str]:
     """A query of each table's current data files, through PyIceberg (any catalog)."""
     from .storage import catalog as ice
 
-    store = open_warehouse(root, catalog, database)
     scans = {}
     for name in TABLES:
         iceberg = store.load(name, create=False)
@@ -136,7 +141,7 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tu
         raise QueryError(_first_line(error)) from None
 
 
-def tables(warehouse: str, catalog: str | None = None, database: str = DATABASE) -> list[TableInfo]:
+def tables(warehouse: "str | Tables", catalog: str | None = None, database: str = DATABASE) -> list[TableInfo]:
     """Every table with its zone, row count, location and last commit time."""
     store = open_warehouse(warehouse, catalog, database)
     infos = []

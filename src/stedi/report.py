@@ -11,8 +11,12 @@ import re
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .schema import TABLES
+
+if TYPE_CHECKING:
+    from .storage.catalog import Tables
 
 DEFAULT_OUT = "stedi-report.html"
 SAMPLES_PER_REASON = 3
@@ -32,24 +36,24 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]*(?:\.[\w-]*)*")
 MASK = "•••"
 
 
-def report(warehouse: str, out: str | None = None, **open_options) -> Path:
-    """Write the report of `warehouse` to `out` (default stedi-report.html); return its path.
-    `open_options` (catalog, database) are passed on to every function that opens the warehouse."""
+def report(warehouse: "str | Tables", out: str | None = None, **open_options) -> Path:
+    """Write the report of `warehouse` (see `open_warehouse`, which `open_options`, catalog and
+    database, are passed to) to `out` (default stedi-report.html); return its path."""
     from .accounting import account  # here, not at import: `stedi --help` imports this module
     from .maintenance import history
     from .query import connect_tables, open_warehouse, tables
     from .storage import catalog as ice
 
-    infos = tables(warehouse, **open_options)
-    store = open_warehouse(warehouse, **open_options)
+    store = open_warehouse(warehouse, **open_options)  # once, for every function below
+    infos = tables(store)
     trusted = store.load("customer_trusted", create=False)
     policy = trusted.properties.get(ice.CONSENT_POLICY, "any") if trusted is not None else "any"
     quality = store.load("data_quality", create=False)
     stages = json.loads(quality.properties.get(ice.STAGES, "[]")) if quality is not None else []
-    con = connect_tables(warehouse, **open_options)
+    con = connect_tables(store)
     accounts = account(con, policy)
     checks = con.execute("SELECT checked_at, table_name, check_name, violations FROM data_quality").fetchall()
-    snapshots = {info.name: history(warehouse, info.name, **open_options) for info in infos}
+    snapshots = {info.name: history(store, info.name) for info in infos}
     sections = [
         ("funnel", "Where the landing rows went", _funnel(accounts)),
         ("quality", "Data quality", _quality(checks)),
