@@ -5,6 +5,7 @@ itself (its iceberg extension), so a query starts without loading PyIceberg.
 """
 
 import glob
+import os
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -41,13 +42,18 @@ def open_warehouse(warehouse: "str | Tables", catalog: str | None = None, databa
     themselves when already open, as every function taking a warehouse accepts)."""
     from .storage import catalog as ice
 
-    if not isinstance(warehouse, str):
+    if not _is_location(warehouse):
         return warehouse
     root = files.normalize(warehouse)
     store = ice.open_tables(root, catalog, database, create=False)
     if store is None:
         raise QueryError(f"{root} is not a stedi warehouse yet; run `stedi run --warehouse {warehouse}` first")
     return store
+
+
+def _is_location(warehouse: "str | os.PathLike | Tables") -> bool:
+    """Whether `warehouse` names a location (rather than being tables already open)."""
+    return isinstance(warehouse, (str, os.PathLike))
 
 
 def connect_tables(warehouse: "str | Tables", catalog: str | None = None, database: str = DATABASE,
@@ -57,7 +63,7 @@ def connect_tables(warehouse: "str | Tables", catalog: str | None = None, databa
     `memory_limit`. A local warehouse's tables are read by DuckDB's iceberg extension, without
     loading PyIceberg; tables already open (see `open_warehouse`), through PyIceberg."""
     con = connect(spill, memory_limit)
-    if isinstance(warehouse, str) and catalog is None and not files.is_remote(files.normalize(warehouse)):
+    if _is_location(warehouse) and catalog is None and not files.is_remote(files.normalize(warehouse)):
         root = files.normalize(warehouse)
         scans = _embedded_scans(con, root, database)
     else:
