@@ -37,7 +37,7 @@ class TableInfo:
     last_commit: str | None
 
 
-def open_warehouse(warehouse: "str | Tables", catalog: str | None = None, database: str = DATABASE) -> "Tables":
+def open_warehouse(warehouse: "str | os.PathLike | Tables", catalog: str | None = None, database: str = DATABASE) -> "Tables":
     """The tables of an existing warehouse (a local folder or an s3:// location; the tables
     themselves when already open, as every function taking a warehouse accepts)."""
     from .storage import catalog as ice
@@ -56,15 +56,15 @@ def _is_location(warehouse: "str | os.PathLike | Tables") -> bool:
     return isinstance(warehouse, (str, os.PathLike))
 
 
-def connect_tables(warehouse: "str | Tables", catalog: str | None = None, database: str = DATABASE,
+def connect_tables(warehouse: "str | os.PathLike | Tables", catalog: str | None = None, database: str = DATABASE,
                    memory_limit: str | None = None, spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A sandboxed DuckDB connection with one view per table, reading its current Iceberg
     snapshot; each also named as Athena names it, `<database>.<table>`. It spills to `spill` past
     `memory_limit`. A local warehouse's tables are read by DuckDB's iceberg extension, without
     loading PyIceberg; tables already open (see `open_warehouse`), through PyIceberg."""
     con = connect(spill, memory_limit)
-    if _is_location(warehouse) and catalog is None and not files.is_remote(files.normalize(warehouse)):
-        root = files.normalize(warehouse)
+    root = files.normalize(warehouse) if _is_location(warehouse) else None
+    if root and catalog is None and not files.is_remote(root):
         scans = _embedded_scans(con, root, database)
     else:
         store = open_warehouse(warehouse, catalog, database)
